@@ -1,0 +1,169 @@
+/**
+ * Certificates per second for the digest matrix (SPKI pin + certificate pin) and for full validation:
+ * our module (Node's native X509Certificate) side by side, in the same run and on the same PEM, with
+ * node-forge (pure JavaScript, RSA only) and with one openssl process per certificate.
+ * Every number is measured; a row whose output disagrees with ours says so in `agrees`.
+ *
+ *   node dist/bench/pins.js [--quick] [--json]
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import forge from 'node-forge';
+import { describeCertificate } from '../src/pins/digest';
+import { parseCertificates } from '../src/pins/pem';
+import { validateCertificateChain } from '../src/pins/validate';
+import { createFixtures, OPENSSL } from '../test/unit/pins-fixtures';
+
+type Row = Record<string, string | number>;
+interface Pins {
+  sha256Spki: string;
+  sha256Certificate: string;
+}
+
+interface Budget {
+  ms: number;
+  minIterations: number;
+}
+
+/** Runs `fn` until the time budget is spent (and at least minIterations times); returns ops/s. */
+function measure(fn: () => void, budget: Budget): { perSecond: number; iterations: number } {
+  fn(); // warm-up, and fail fast before timing
+  let iterations = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < budget.ms || iterations < budget.minIterations) {
+    fn();
+    iterations++;
+    elapsed = performance.now() - start;
+  }
+  return { perSecond: (iterations * 1000) / elapsed, iterations };
+}
+
+function oursDigest(pem: string): Pins {
+  const info = describeCertificate(parseCertificates(pem)[0]);
+  return { sha256Spki: info.sha256Spki, sha256Certificate: info.sha256Certificate };
+}
+
+/** node-forge: parse the PEM, SHA-256 over forge's DER of the SubjectPublicKeyInfo and of the certificate. */
+function forgeDigest(pem: string): Pins {
+  const cert = forge.pki.certificateFromPem(pem);
+  const spkiDer = forge.asn1.toDer(forge.pki.publicKeyToAsn1(cert.publicKey)).getBytes();
+  const certDer = forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes();
+  const b64 = (bytes: string): string => forge.util.encode64(forge.md.sha256.create().update(bytes).digest().getBytes());
+  return { sha256Spki: b64(spkiDer), sha256Certificate: b64(certDer) };
+}
+
+/** node-forge validation: parse, verify the signature with the CA, check the validity window. */
+function forgeValidate(pem: string, ca: forge.pki.Certificate, at: Date): boolean {
+  const cert = forge.pki.certificateFromPem(pem);
+  return ca.verify(cert) && cert.validity.notBefore <= at && at <= cert.validity.notAfter;
+}
+
+/** One openssl process per certificate: fingerprint (certificate pin) and public key (SPKI pin). */
+function opensslDigest(openssl: string, pem: string): Pins {
+  const out = execFileSync(openssl, ['x509', '-noout', '-fingerprint', '-sha256', '-pubkey'], { input: pem }).toString();
+  const hex = /Fingerprint=([0-9A-F:]+)/i.exec(out)?.[1].replace(/:/g, '') ?? '';
+  const spkiB64 = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(out)?.[1].replace(/\s/g, '') ?? '';
+  return {
+    sha256Spki: createHash('sha256').update(Buffer.from(spkiB64, 'base64')).digest('base64'),
+    sha256Certificate: Buffer.from(hex, 'hex').toString('base64'),
+  };
+}
+
+/** One `openssl verify` process per certificate (signature path, validity, sslclient purpose). */
+function opensslValidate(openssl: string, caFile: string, leafFile: string): boolean {
+  try {
+    execFileSync(openssl, ['verify', '-CAfile', caFile, '-purpose', 'sslclient', leafFile], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const samePins = (a: Pins, b: Pins): boolean => a.sha256Spki === b.sha256Spki && a.sha256Certificate === b.sha256Certificate;
+
+export async function runPinsBench(opts: { quick: boolean }): Promise<Row[]> {
+  const inProcess: Budget = opts.quick ? { ms: 150, minIterations: 20 } : { ms: 1500, minIterations: 200 };
+  const perProcess: Budget = opts.quick ? { ms: 150, minIterations: 5 } : { ms: 1500, minIterations: 30 };
+  const fx = await createFixtures();
+  try {
+    const leaves: Array<[string, string]> = [['rsa2048', fx.leafRsa]];
+    if (fx.openssl) leaves.push(['ec-p256', fx.openssl.leafEc], ['ed25519', fx.openssl.leafEd25519]);
+    const caFile = fx.write('bench-ca.pem', fx.ca.certPem);
+    const forgeCa = forge.pki.certificateFromPem(fx.ca.certPem);
+    const rows: Row[] = [];
+    const row = (operation: string, keyType: string, implementation: string, result: { perSecond: number; iterations: number } | string, agrees: string): void => {
+      rows.push(
+        typeof result === 'string'
+          ? { operation, keyType, implementation, certsPerSec: 0, iterations: 0, agrees: result }
+          : { operation, keyType, implementation, certsPerSec: Math.round(result.perSecond), iterations: result.iterations, agrees },
+      );
+    };
+
+    for (const [keyType, pem] of leaves) {
+      const expected = oursDigest(pem);
+      row('digest', keyType, 'ours (node X509Certificate)', measure(() => oursDigest(pem), inProcess), 'reference');
+      try {
+        const agrees = samePins(forgeDigest(pem), expected) ? 'yes' : 'NO';
+        row('digest', keyType, 'node-forge', measure(() => forgeDigest(pem), inProcess), agrees);
+      } catch (err) {
+        row('digest', keyType, 'node-forge', `unsupported: ${(err as Error).message.slice(0, 40)}`, '');
+      }
+      if (OPENSSL) {
+        const openssl = OPENSSL;
+        const agrees = samePins(opensslDigest(openssl, pem), expected) ? 'yes' : 'NO';
+        row('digest', keyType, 'openssl (1 process/cert)', measure(() => opensslDigest(openssl, pem), perProcess), agrees);
+      }
+    }
+
+    for (const [keyType, pem] of leaves) {
+      const validate = () => validateCertificateChain(pem, { trustPem: fx.ca.certPem, at: fx.now });
+      const ok = validate().valid;
+      row('validate', keyType, 'ours (full §5 checks)', measure(validate, inProcess), ok ? 'valid' : 'INVALID');
+      try {
+        const forgeOk = forgeValidate(pem, forgeCa, fx.now);
+        row('validate', keyType, 'node-forge (sig+dates)', measure(() => forgeValidate(pem, forgeCa, fx.now), inProcess), forgeOk === ok ? 'yes' : 'NO');
+      } catch (err) {
+        row('validate', keyType, 'node-forge (sig+dates)', `unsupported: ${(err as Error).message.slice(0, 40)}`, '');
+      }
+      if (OPENSSL) {
+        const openssl = OPENSSL;
+        const leafFile = fx.write(`bench-${keyType}.pem`, pem);
+        const opensslOk = opensslValidate(openssl, caFile, leafFile);
+        row('validate', keyType, 'openssl verify (1 process/cert)', measure(() => opensslValidate(openssl, caFile, leafFile), perProcess), opensslOk === ok ? 'yes' : 'NO');
+      }
+    }
+    return rows;
+  } finally {
+    fx.cleanup();
+  }
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+export function formatTable(rows: readonly Row[]): string {
+  if (rows.length === 0) return '(no rows)\n';
+  const columns = Object.keys(rows[0]);
+  const cell = (v: string | number | undefined): string => (typeof v === 'number' ? v.toLocaleString('en-US') : (v ?? ''));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: Array<string | number | undefined>): string =>
+    values
+      .map((v, i) => (typeof v === 'number' ? cell(v).padStart(widths[i]) : cell(v).padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(columns.map((c) => r[c])))].join('\n') + '\n';
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  runPinsBench({ quick: args.includes('--quick') }).then(
+    (rows) => {
+      process.stdout.write(args.includes('--json') ? `${JSON.stringify(rows)}\n` : formatTable(rows));
+      if (!OPENSSL) process.stdout.write('openssl not found: openssl rows skipped\n');
+    },
+    (err: unknown) => {
+      process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
