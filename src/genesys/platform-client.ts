@@ -1,0 +1,189 @@
+import platformClient from 'purecloud-platform-client-v2';
+import { FailureType, PlatformError, parseRetryAfter, typeForStatus } from './errors';
+import { TokenCache } from './token-cache';
+import type { ClientPatch, OAuthClientState, PlatformPort, RateLimitInfo } from './types';
+
+/**
+ * The Genesys Cloud adapter over the official SDK. One ApiClient per org (never the SDK's singleton), the SDK's
+ * config-file watcher off, extended responses on so status and Retry-After are visible, and PATCH (which the
+ * SDK has no method for) through `callApi`.
+ */
+
+export interface GenesysConnection {
+  clientId: string;
+  clientSecret: string;
+  /** Region, e.g. `mypurecloud.ie`; used when no gateway is set. */
+  environment?: string;
+  /** An org's gateway or the emulator, e.g. `http://127.0.0.1:8787`. */
+  gatewayUrl?: string;
+  timeoutMs?: number;
+}
+
+interface ExtendedResponse {
+  status: number;
+  headers: Record<string, unknown>;
+  body: unknown;
+  error?: unknown;
+}
+
+// The SDK's typings do not declare the ApiClient class itself, only the singleton instance.
+type ApiClient = typeof platformClient.ApiClient;
+interface SdkModule {
+  ApiClientClass: new () => ApiClient;
+  OAuthApi: new (client: ApiClient) => { getOauthClient(id: string): Promise<unknown> };
+}
+const sdk = platformClient as unknown as SdkModule;
+
+const CLIENT_PATH = '/api/v2/oauth/clients/{clientId}';
+const AUTH = ['PureCloud OAuth'];
+const JSON_TYPES = ['application/json'];
+
+export function createApiClient(conn: GenesysConnection): ApiClient {
+  const client = new sdk.ApiClientClass();
+  const config = client.config as unknown as {
+    live_reload_config: boolean;
+    setConfigPath(path: string): void;
+    logger: { log_level: string; setLogger(): void };
+  };
+  // A worker must not change behaviour because someone edits ~/.genesyscloudjavascript/config.
+  config.live_reload_config = false;
+  config.setConfigPath('');
+  // The SDK logger prints request headers (the bearer token); keep it silent.
+  config.logger.log_level = 'none';
+  config.logger.setLogger();
+  if (conn.environment) client.setEnvironment(conn.environment);
+  if (conn.gatewayUrl) {
+    const url = new URL(conn.gatewayUrl);
+    client.setGateway({
+      host: url.hostname,
+      protocol: url.protocol.replace(':', ''),
+      port: url.port ? Number(url.port) : -1,
+      path_params_login: url.pathname === '/' ? '' : url.pathname,
+      path_params_api: url.pathname === '/' ? '' : url.pathname,
+    });
+  } else {
+    client.setGateway(undefined as never);
+  }
+  client.setReturnExtendedResponses(true);
+  (client as unknown as { timeout: number }).timeout = conn.timeoutMs ?? 15_000;
+  return client;
+}
+
+function header(headers: Record<string, unknown> | undefined, name: string): unknown {
+  if (!headers) return undefined;
+  const direct = headers[name] ?? headers[name.toLowerCase()];
+  if (direct !== undefined) return direct;
+  const getter = (headers as { get?: (n: string) => unknown }).get;
+  return typeof getter === 'function' ? getter.call(headers, name) : undefined;
+}
+
+function rateLimitFrom(headers: Record<string, unknown> | undefined): RateLimitInfo | undefined {
+  const count = Number(header(headers, 'inin-ratelimit-count'));
+  const allowed = Number(header(headers, 'inin-ratelimit-allowed'));
+  const reset = Number(header(headers, 'inin-ratelimit-reset'));
+  if (!Number.isFinite(count) || !Number.isFinite(allowed) || !Number.isFinite(reset)) return undefined;
+  return { count, allowed, resetSeconds: reset };
+}
+
+/** Turns whatever the SDK rejected with (extended response, axios error, plain error) into a PlatformError. */
+export function classifySdkError(err: unknown, what: string): PlatformError | Error {
+  if (err instanceof PlatformError) return err;
+  const ext = err as Partial<ExtendedResponse> & { response?: { status?: number; headers?: Record<string, unknown>; data?: unknown }; code?: string };
+  const status = typeof ext?.status === 'number' ? ext.status : ext?.response?.status;
+  const headers = (ext?.headers ?? ext?.response?.headers) as Record<string, unknown> | undefined;
+  const body = (ext?.body ?? ext?.response?.data) as Record<string, unknown> | undefined;
+  if (typeof status === 'number') {
+    const code = typeof body?.code === 'string' ? body.code : typeof body?.error === 'string' ? body.error : undefined;
+    const platformMessage = typeof body?.message === 'string' ? body.message : typeof body?.error_description === 'string' ? body.error_description : undefined;
+    const type = typeForStatus(status);
+    return new PlatformError(`${what}: HTTP ${status}${code ? ` ${code}` : ''}${platformMessage ? `: ${platformMessage}` : ''}`, {
+      type,
+      status,
+      code,
+      correlationId: String(header(headers, 'ININ-Correlation-Id') ?? '') || undefined,
+      retryAfterMs: status === 429 ? (parseRetryAfter(header(headers, 'retry-after')) ?? 1000) : undefined,
+      details: Array.isArray(body?.details) ? (body.details as unknown[]) : [],
+    });
+  }
+  const inner = (ext as { error?: unknown })?.error ?? err;
+  const code = (inner as { code?: unknown })?.code;
+  if (typeof code === 'string') {
+    return new PlatformError(`${what}: ${code}`, { type: FailureType.Unavailable, code });
+  }
+  return err instanceof Error ? err : new Error(`${what}: ${String(err)}`);
+}
+
+export class GenesysPlatform implements PlatformPort {
+  readonly api: ApiClient;
+  readonly tokens: TokenCache;
+  lastRateLimit?: RateLimitInfo;
+  requests = 0;
+
+  constructor(private readonly conn: GenesysConnection, now: () => number = Date.now) {
+    this.api = createApiClient(conn);
+    this.tokens = new TokenCache(() => this.grant(), now);
+  }
+
+  private async grant(): Promise<{ accessToken: string; expiresInSeconds: number }> {
+    try {
+      const started = Date.now();
+      const auth = (await this.api.loginClientCredentialsGrant(this.conn.clientId, this.conn.clientSecret)) as { accessToken: string; tokenExpiryTime: number };
+      return { accessToken: auth.accessToken, expiresInSeconds: Math.max(0, (auth.tokenExpiryTime - started) / 1000) };
+    } catch (err) {
+      throw classifySdkError(err, 'token grant');
+    }
+  }
+
+  /** Runs one authenticated call; a 401 drops the cached token and tries once more with a fresh one. */
+  private async call(what: string, fn: () => Promise<unknown>): Promise<ExtendedResponse> {
+    for (let attempt = 0; ; attempt += 1) {
+      const token = await this.tokens.get();
+      this.api.setAccessToken(token);
+      try {
+        this.requests += 1;
+        const res = (await fn()) as ExtendedResponse;
+        this.lastRateLimit = rateLimitFrom(res.headers) ?? this.lastRateLimit;
+        return res;
+      } catch (err) {
+        const classified = classifySdkError(err, what);
+        const ext = err as Partial<ExtendedResponse>;
+        this.lastRateLimit = rateLimitFrom(ext?.headers) ?? this.lastRateLimit;
+        if (classified instanceof PlatformError && classified.status === 401 && attempt === 0) {
+          this.tokens.invalidate(token);
+          continue;
+        }
+        throw classified;
+      }
+    }
+  }
+
+  async getClient(clientId: string): Promise<OAuthClientState> {
+    const oauth = new sdk.OAuthApi(this.api);
+    const res = await this.call(`GET client ${clientId}`, () => oauth.getOauthClient(clientId));
+    return toClientState(res.body);
+  }
+
+  async patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState> {
+    const res = await this.call(`PATCH client ${clientId}`, () =>
+      this.api.callApi(CLIENT_PATH, 'PATCH', { clientId }, {}, {}, {}, patch, AUTH, JSON_TYPES, JSON_TYPES),
+    );
+    return toClientState(res.body);
+  }
+}
+
+export function toClientState(body: unknown): OAuthClientState {
+  const b = (body ?? {}) as Record<string, unknown>;
+  if (typeof b.id !== 'string' || typeof b.version !== 'number') {
+    throw new PlatformError('platform answered without an OAuth client (missing id or version)', { type: FailureType.Unexpected });
+  }
+  return {
+    id: b.id,
+    name: typeof b.name === 'string' ? b.name : '',
+    state: typeof b.state === 'string' ? b.state : 'unknown',
+    mtlsRequired: b.mtlsRequired === true,
+    certificateChain: typeof b.certificateChain === 'string' ? b.certificateChain : '',
+    pins: Array.isArray(b.pins) ? (b.pins as OAuthClientState['pins']) : [],
+    version: b.version,
+    dateModified: typeof b.dateModified === 'string' ? b.dateModified : undefined,
+  };
+}

@@ -1,0 +1,33 @@
+import type { Pin } from '../pins/types';
+
+/** The OAuth client as the architecture gateway returns it (DESIGN.md §2), reduced to what rotation reads. */
+export interface OAuthClientState {
+  id: string;
+  name: string;
+  state: string;
+  mtlsRequired: boolean;
+  certificateChain: string;
+  pins: Pin[];
+  version: number;
+  dateModified?: string;
+}
+
+export interface ClientPatch {
+  version: number;
+  certificateChain?: string;
+  mtlsRequired?: boolean;
+  pins?: Pin[];
+}
+
+/** The `inin-ratelimit-*` headers of the last response, for pacing. */
+export interface RateLimitInfo {
+  count: number;
+  allowed: number;
+  resetSeconds: number;
+}
+
+/** What the rest of the code needs from the platform; the SDK adapter implements it, tests may fake it. */
+export interface PlatformPort {
+  getClient(clientId: string): Promise<OAuthClientState>;
+  patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState>;
+}
