@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // `npm test`: compile, make sure the Temporal CLI exists (built once and cached, with progress), then run the
-// unit tests and the integration run (one real dev server) on node's test runner.
+// unit tests and the integration run (one real dev server) on node's test runner, one file at a time so the
+// CPU-heavy fuzz tests never starve the integration run's timers.
 //   npm test            everything
 //   npm test -- unit    unit tests only
 //   npm test -- integration
@@ -38,7 +39,7 @@ async function main() {
     const integration = path.join('dist', 'test', 'integration', 'all.test.js');
     if (existsSync(path.join(root, integration))) files.push(integration);
   }
-  step(`node --test (${files.length} files)`, process.execPath, ['--test', '--test-reporter=spec', ...files], env);
+  step(`node --test (${files.length} files)`, process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], env);
 }
 
 main().catch((err) => {

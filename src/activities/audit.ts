@@ -1,0 +1,67 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Pin } from '../pins/types';
+
+/** One JSON line per finished rotation (DESIGN.md §4). Keyed by workflow and run so a retried write is not doubled. */
+export interface AuditRecord {
+  timestamp: string;
+  clientId: string;
+  serviceId: string;
+  workflowId: string;
+  runId: string;
+  pins: Pin[];
+  latencyMs: number;
+  pinMatchRate: number;
+  status: string;
+  errorCode: string | null;
+  error?: string | null;
+}
+
+export interface AuditSink {
+  write(record: AuditRecord): Promise<void>;
+}
+
+function keyOf(r: Pick<AuditRecord, 'workflowId' | 'runId'>): string {
+  return `${r.workflowId}#${r.runId}`;
+}
+
+export class JsonlAuditSink implements AuditSink {
+  private written?: Set<string>;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(readonly path: string) {}
+
+  private async load(): Promise<Set<string>> {
+    if (this.written) return this.written;
+    const keys = new Set<string>();
+    try {
+      const text = await readFile(this.path, 'utf8');
+      for (const line of text.split('\n')) {
+        if (!line.trim()) continue;
+        try {
+          keys.add(keyOf(JSON.parse(line) as AuditRecord));
+        } catch {
+          // A torn last line from a crash is skipped, not fatal.
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.written = keys;
+    return keys;
+  }
+
+  write(record: AuditRecord): Promise<void> {
+    // Serialised so two concurrent writes never interleave within a line.
+    const next = this.queue.then(async () => {
+      const keys = await this.load();
+      const key = keyOf(record);
+      if (keys.has(key)) return;
+      await mkdir(dirname(this.path), { recursive: true });
+      await appendFile(this.path, `${JSON.stringify(record)}\n`, 'utf8');
+      keys.add(key);
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

@@ -1,0 +1,176 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { FailureType, PlatformError, toFailure } from '../genesys/errors';
+import type { OAuthClientState, PlatformPort } from '../genesys/types';
+import { pinFromInfo } from '../pins/digest';
+import { pinsEqual } from '../pins/plan';
+import type { CertificateInfo, Pin } from '../pins/types';
+import { validateCertificateChain } from '../pins/validate';
+import type { AuditRecord, AuditSink } from './audit';
+import type { PkiEventBody, PkiNotifier } from './pki';
+import { probeMtls, type MtlsProbeResult } from './mtls-probe';
+
+/**
+ * Every side effect of a rotation. `createActivities(deps)` closes over its dependencies so tests pass fakes
+ * without module mocking; each activity classifies its own errors into typed failures (DESIGN.md §4).
+ */
+
+export interface CertificatePolicy {
+  trustPem: string;
+  expectedIssuer: string;
+  minRemainingMs: number;
+}
+
+export interface ActivityDeps {
+  platform: PlatformPort;
+  pki: PkiNotifier;
+  audit: AuditSink;
+  certificates: CertificatePolicy;
+  clock?: () => Date;
+  /** The platform's mTLS check endpoint base, e.g. https://127.0.0.1:8788; probes are skipped without it. */
+  mtlsUrl?: string;
+  /** CA bundle that signs the mTLS endpoint's server certificate. */
+  mtlsCaPem?: string;
+}
+
+export const CERTIFICATE_INVALID = 'CertificateInvalid';
+export const CONCURRENT_MODIFICATION = 'ConcurrentModification';
+
+export interface ValidatedCertificate {
+  certificates: CertificateInfo[];
+  leafPin: Pin;
+}
+
+export interface RestoreInput {
+  clientId: string;
+  before: { certificateChain: string; pins: Pin[] };
+  /** Every pin set this rotation wrote (apply, and finalize if it ran), to recognise our own writes. */
+  written: Array<{ certificateChain: string; pins: Pin[] }>;
+}
+
+export interface RestoreResult {
+  restored: boolean;
+  client: OAuthClientState;
+}
+
+function sameChain(a: string, b: string): boolean {
+  return a.replace(/\r\n/g, '\n').trim() === b.replace(/\r\n/g, '\n').trim();
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const clock = deps.clock ?? (() => new Date());
+
+  async function platformCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toFailure(err);
+    }
+  }
+
+  return {
+    async fetchClient(clientId: string): Promise<OAuthClientState> {
+      return platformCall(() => deps.platform.getClient(clientId));
+    },
+
+    async validateCertificate(input: { certificatePem: string }): Promise<ValidatedCertificate> {
+      const result = validateCertificateChain(input.certificatePem, {
+        trustPem: deps.certificates.trustPem,
+        expectedIssuer: deps.certificates.expectedIssuer,
+        minRemainingMs: deps.certificates.minRemainingMs,
+        at: clock(),
+      });
+      if (!result.valid) {
+        throw ApplicationFailure.create({
+          message: `${result.error.code}: ${result.error.message}`,
+          type: CERTIFICATE_INVALID,
+          nonRetryable: true,
+          details: [{ code: result.error.code, problems: result.errors }],
+        });
+      }
+      return { certificates: result.certificates, leafPin: pinFromInfo(result.certificates[0], 'primary') };
+    },
+
+    async applyPins(input: { clientId: string; version: number; certificateChain?: string; pins: Pin[] }): Promise<OAuthClientState> {
+      return platformCall(() =>
+        deps.platform.patchClient(input.clientId, {
+          version: input.version,
+          ...(input.certificateChain !== undefined ? { certificateChain: input.certificateChain } : {}),
+          pins: input.pins,
+        }),
+      );
+    },
+
+    /**
+     * Compensation: puts back the chain and pins from before the rotation. Idempotent (already restored → no
+     * write), and it never overwrites another writer's change: it restores only over a state this rotation wrote.
+     */
+    async restorePins(input: RestoreInput): Promise<RestoreResult> {
+      for (let attempt = 1; ; attempt += 1) {
+        const current = await platformCall(() => deps.platform.getClient(input.clientId));
+        if (sameChain(current.certificateChain, input.before.certificateChain) && pinsEqual(current.pins, input.before.pins)) {
+          return { restored: false, client: current };
+        }
+        const ours = input.written.some((w) => sameChain(current.certificateChain, w.certificateChain) && pinsEqual(current.pins, w.pins));
+        if (!ours) {
+          throw ApplicationFailure.create({
+            message:
+              `client ${input.clientId} was changed by another writer (version ${current.version}) after this rotation applied; ` +
+              'not overwriting it: restore the pins by hand (the status query shows the pre-rotation pins)',
+            type: CONCURRENT_MODIFICATION,
+            nonRetryable: true,
+          });
+        }
+        try {
+          const restored = await deps.platform.patchClient(input.clientId, {
+            version: current.version,
+            certificateChain: input.before.certificateChain,
+            pins: input.before.pins,
+          });
+          if (!pinsEqual(restored.pins, input.before.pins)) {
+            throw ApplicationFailure.create({ message: 'the platform did not keep the restored pins', type: 'RestoreNotVerified' });
+          }
+          return { restored: true, client: restored };
+        } catch (err) {
+          // Someone wrote between our read and our PATCH: read again and decide again.
+          if (err instanceof PlatformError && err.type === FailureType.VersionConflict && attempt < 3) continue;
+          throw toFailure(err);
+        }
+      }
+    },
+
+    async notifyPki(body: PkiEventBody): Promise<{ status: number }> {
+      return deps.pki.notify(body);
+    },
+
+    async writeAudit(record: AuditRecord): Promise<void> {
+      await deps.audit.write(record);
+    },
+
+    /**
+     * mTLS handshake with a certificate against the platform's check endpoint. The private key is read here from
+     * a path on the worker; it never enters the workflow, its history or a log.
+     */
+    async probeHandshake(input: { clientId: string; certificatePem?: string; certificatePath?: string; keyPath: string }): Promise<MtlsProbeResult> {
+      if (!deps.mtlsUrl) {
+        throw ApplicationFailure.create({ message: 'no mTLS endpoint configured on the worker (GENESYS_MTLS_URL)', type: 'ProbeNotConfigured', nonRetryable: true });
+      }
+      let key: string;
+      let cert: string;
+      try {
+        key = await readFile(input.keyPath, 'utf8');
+        cert = input.certificatePem ?? (await readFile(input.certificatePath ?? '', 'utf8'));
+        new X509Certificate(cert);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+        throw ApplicationFailure.create({ message: `probe key or certificate unreadable (${code})`, type: 'ProbeInputInvalid', nonRetryable: true });
+      }
+      Context.current().heartbeat();
+      return probeMtls({ baseUrl: deps.mtlsUrl, clientId: input.clientId, certificatePem: cert, keyPem: key, caPem: deps.mtlsCaPem });
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,48 @@
+import { UsageError } from './usage';
+
+/** `pinrotate <command> …`: each command lives in its own module and returns its exit code. */
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  demo: { summary: 'start everything on embedded defaults, rotate one client, print the result', load: () => import('./commands/demo') },
+  dev: { summary: 'run the Temporal dev server (UI on), the platform emulator and a worker until interrupted', load: () => import('./commands/dev') },
+  emulator: { summary: 'run the platform emulator (architecture gateway + PKI receiver) alone', load: () => import('./commands/emulator') },
+  worker: { summary: 'run a worker from environment configuration (--env-file FILE)', load: () => import('./commands/worker') },
+  rotate: { summary: 'start a rotation: --client ID --cert FILE [--overlap 7d] [--wait] [--json]', load: () => import('./commands/rotate') },
+  status: { summary: 'show where a rotation stands: --client ID [--json]', load: () => import('./commands/status') },
+  approve: { summary: 'approve a rotation waiting for approval: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.approve })) },
+  rollback: { summary: 'roll a rotation back to the previous pins: --client ID [--reason TEXT]', load: () => import('./commands/signal').then((m) => ({ run: m.rollback })) },
+  finalize: { summary: 'end the overlap window now and finalize: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.finalize })) },
+  pins: { summary: 'print the SHA-256 pins of the certificates in a PEM file: FILE [--json]', load: () => import('./commands/pins') },
+  validate: { summary: 'validate a certificate chain for pinning: FILE --trust CA.pem [--json]', load: () => import('./commands/validate') },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: pinrotate <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`pinrotate <command> --help\` for a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`pinrotate: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await command.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pinrotate ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseDuration } from '../pins/duration';
+import { TASK_QUEUE } from '../workflows/types';
+
+/**
+ * Worker configuration, read and validated once at start. Every problem is reported with the variable's name,
+ * never its value (several are secrets).
+ */
+
+const duration = z.string().refine((v) => {
+  try {
+    parseDuration(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a duration like 7d, 12h, 30m or 0s');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const workerEnvSchema = z
+  .object({
+    TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
+    GENESYS_CLIENT_ID: z.string().min(1),
+    GENESYS_CLIENT_SECRET: z.string().min(1),
+    GENESYS_REGION: z.string().min(1).optional(),
+    GENESYS_GATEWAY_URL: z.url().optional(),
+    GENESYS_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    GENESYS_MTLS_URL: z.url().optional(),
+    GENESYS_MTLS_CA_FILE: z.string().min(1).optional(),
+    PKI_WEBHOOK_URL: z.url(),
+    PKI_WEBHOOK_TOKEN: z.string().min(1),
+    PKI_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+    PIN_TRUST_BUNDLE: z.string().min(1),
+    PIN_EXPECTED_ISSUER: z.string().min(1).default('GenesysCloudArchitectureCA'),
+    PIN_MIN_REMAINING: duration.default('7d'),
+    AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
+    METRICS_PORT: port.optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((env) => env.GENESYS_REGION || env.GENESYS_GATEWAY_URL, {
+    message: 'set GENESYS_REGION (e.g. mypurecloud.ie) or GENESYS_GATEWAY_URL (an org gateway or the emulator)',
+    path: ['GENESYS_REGION'],
+  });
+
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+
+export interface WorkerConfig {
+  env: WorkerEnv;
+  trustPem: string;
+  mtlsCaPem?: string;
+  minRemainingMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid worker configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadWorkerConfig(source: Record<string, string | undefined>): WorkerConfig {
+  const parsed = workerEnvSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const env = parsed.data;
+  const readPem = (name: string, path: string): string => {
+    try {
+      const text = readFileSync(path, 'utf8');
+      if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificate in it');
+      return text;
+    } catch (err) {
+      throw new ConfigError([`${name}: cannot use ${path}: ${err instanceof Error ? err.message : String(err)}`]);
+    }
+  };
+  return {
+    env,
+    trustPem: readPem('PIN_TRUST_BUNDLE', env.PIN_TRUST_BUNDLE),
+    mtlsCaPem: env.GENESYS_MTLS_CA_FILE ? readPem('GENESYS_MTLS_CA_FILE', env.GENESYS_MTLS_CA_FILE) : undefined,
+    minRemainingMs: parseDuration(env.PIN_MIN_REMAINING),
+  };
+}

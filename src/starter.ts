@@ -1,0 +1,132 @@
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import type { pinRotation } from './workflows/rotation';
+import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './workflows/types';
+
+/** The client side of a rotation: start, wait, query, signal. Used by the CLI and by upstream integrations. */
+
+export interface ClientOptions {
+  address: string;
+  namespace?: string;
+}
+
+export async function connectClient(opts: ClientOptions): Promise<Client> {
+  const connection = await Connection.connect({ address: opts.address, connectTimeout: 10_000 });
+  return new Client({ connection, namespace: opts.namespace ?? 'default' });
+}
+
+export class RotationAlreadyRunningError extends Error {
+  constructor(readonly workflowId: string) {
+    super(`a rotation of this client is already running (workflow ${workflowId}); wait for it, or use \`pinrotate status\` / \`rollback\``);
+    this.name = 'RotationAlreadyRunningError';
+  }
+}
+
+export async function startRotation(client: Client, input: RotationInput, taskQueue = TASK_QUEUE): Promise<WorkflowHandleWithFirstExecutionRunId<typeof pinRotation>> {
+  const workflowId = rotationWorkflowId(input.clientId);
+  try {
+    return await client.workflow.start<typeof pinRotation>(WORKFLOW_TYPE, {
+      taskQueue,
+      workflowId,
+      args: [input],
+      // One rotation per client at a time, whoever starts it; a finished one may be followed by a new one.
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      staticSummary: `Pin rotation of ${input.clientId}${input.dryRun ? ' (dry run)' : ''}`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new RotationAlreadyRunningError(workflowId);
+    throw err;
+  }
+}
+
+export function rotationHandle(client: Client, clientId: string): WorkflowHandle<typeof pinRotation> {
+  return client.workflow.getHandle<typeof pinRotation>(rotationWorkflowId(clientId));
+}
+
+export async function queryStatus(handle: WorkflowHandle): Promise<RotationStatus> {
+  return handle.query<RotationStatus>('status');
+}
+
+export function resultFromStatus(s: RotationStatus): RotationResult {
+  return {
+    workflowId: s.workflowId,
+    status: s.status === 'running' ? 'failed' : s.status,
+    clientId: s.clientId,
+    pins: s.pins,
+    pinMatchRate: s.pinMatchRate,
+    latencyMs: s.latencyMs,
+    serviceId: s.serviceId,
+    phase: s.phase,
+    error: s.lastError,
+  };
+}
+
+/**
+ * Waits for the rotation to end, or (with `untilOverlap`) only until the new pins are live and the overlap
+ * window runs, which is reported as `rotated`. Polls the status query; the workflow's own result wins a race.
+ */
+export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>, opts: { untilOverlap: boolean; pollMs?: number; onStatus?: (s: RotationStatus) => void }): Promise<RotationResult> {
+  let done = false;
+  const final = handle.result().then(
+    (result) => result,
+    async (err) => {
+      // Cancelled or terminated: the status query still tells what the saga did.
+      if (err instanceof WorkflowFailedError) {
+        try {
+          return resultFromStatus(await queryStatus(handle));
+        } catch {
+          // fall through
+        }
+      }
+      throw err;
+    },
+  );
+  final.finally(() => {
+    done = true;
+  }).catch(() => undefined);
+  const poll = async (): Promise<RotationResult | undefined> => {
+    let lastPhase = '';
+    while (!done) {
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+      if (done) return undefined;
+      try {
+        const s = await queryStatus(handle);
+        if (s.phase !== lastPhase) {
+          lastPhase = s.phase;
+          opts.onStatus?.(s);
+        }
+        if (opts.untilOverlap && s.phase === 'overlap') return { ...resultFromStatus(s), status: 'rotated' };
+      } catch {
+        // The workflow may not have run its first task yet; keep polling.
+      }
+    }
+    return undefined;
+  };
+  const first = await Promise.race([final, poll()]);
+  if (first) return first;
+  return final;
+}
+
+export async function describeRotation(client: Client, clientId: string) {
+  const handle = rotationHandle(client, clientId);
+  const description = await handle.describe();
+  let status: RotationStatus | undefined;
+  try {
+    status = await queryStatus(handle);
+  } catch {
+    status = undefined;
+  }
+  const pending = (description.raw.pendingActivities ?? []).map((a) => ({
+    activity: a.activityType?.name ?? 'unknown',
+    attempt: a.attempt ?? 0,
+    lastFailure: a.lastFailure?.message ?? null,
+  }));
+  return { handle, description, status, pending };
+}
+
+export type RotationSignal = 'approve' | 'finalizeNow' | 'rollback';
+
+export async function signalRotation(client: Client, clientId: string, signal: RotationSignal, arg?: Record<string, unknown>): Promise<void> {
+  const handle = rotationHandle(client, clientId);
+  await handle.signal(signal, ...(arg ? [arg] : []));
+}

@@ -1,0 +1,78 @@
+import type { CertificateInfo, Pin } from '../pins/types';
+
+/** Workflow-facing types and names shared by the workflow, the worker and every client (CLI, UI, upstream). */
+
+export const TASK_QUEUE = 'pin-rotation';
+export const WORKFLOW_TYPE = 'pinRotation';
+
+export function rotationWorkflowId(clientId: string): string {
+  return `pin-rotation/${clientId}`;
+}
+
+export interface RotationInput {
+  clientId: string;
+  /** The new certificate chain, PEM, leaf first. Certificates only: a private key is refused. */
+  certificatePem: string;
+  serviceId?: string;
+  /** How long the old primary stays as fallback, e.g. `7d`; `0s` finalizes at once. Default `7d`. */
+  overlap?: string;
+  dryRun?: boolean;
+  approval?: { required: boolean; timeout?: string };
+  /** Paths on the worker to private keys for mTLS probes; the keys themselves never enter the workflow. */
+  probe?: { newKeyPath?: string; oldKeyPath?: string; oldCertificatePath?: string };
+  /** Retry tuning for platform calls (tests keep these tiny). */
+  retry?: { initialInterval?: string; maximumInterval?: string; maximumAttempts?: number };
+}
+
+export type RotationPhase =
+  | 'preflight'
+  | 'awaiting_approval'
+  | 'applying'
+  | 'verifying'
+  | 'syncing'
+  | 'overlap'
+  | 'finalizing'
+  | 'compensating'
+  | 'done';
+
+export type RotationOutcome = 'running' | 'finalized' | 'rotated' | 'rolled_back' | 'refused' | 'dry_run' | 'failed';
+
+export interface RotationError {
+  code: string;
+  message: string;
+  /** Every certificate problem when the code is one of DESIGN.md §5. */
+  problems?: Array<{ code: string; message: string }>;
+}
+
+export interface RotationStatus {
+  workflowId: string;
+  runId: string;
+  clientId: string;
+  serviceId: string;
+  phase: RotationPhase;
+  status: RotationOutcome;
+  pinsBefore: Pin[];
+  plannedPins: Pin[];
+  pins: Pin[];
+  newCertificate?: CertificateInfo;
+  pinMatchRate: number | null;
+  latencyMs: number | null;
+  attempts: Record<string, number>;
+  lastError: RotationError | null;
+  timestamps: Partial<Record<RotationPhase | 'started' | 'applied' | 'finalized' | 'rolledBack' | 'ended', string>>;
+  overlapEndsAt?: string;
+}
+
+/** The result shape of DESIGN.md §6 (`rotate --wait --json`), plus the phase and the error when there is one. */
+export interface RotationResult {
+  workflowId: string;
+  status: Exclude<RotationOutcome, 'running'>;
+  clientId: string;
+  pins: Pin[];
+  pinMatchRate: number | null;
+  latencyMs: number | null;
+  serviceId: string;
+  phase: RotationPhase;
+  error: RotationError | null;
+  plannedPins?: Pin[];
+}

@@ -1,0 +1,19 @@
+import { after, before, describe } from 'node:test';
+import { startHarness, stopHarness } from './harness';
+import { replaySuite } from './replay.suite';
+import { rotationSuite } from './rotation.suite';
+import { sagaSuite } from './saga.suite';
+
+// One process, one dev server, one workflow bundle for every integration suite.
+describe('integration (real Temporal dev server + platform emulator)', { timeout: 15 * 60_000 }, () => {
+  before(async () => {
+    await startHarness();
+  }, { timeout: 10 * 60_000 });
+  after(async () => {
+    await stopHarness();
+  });
+  describe('rotation', rotationSuite);
+  describe('saga', sagaSuite);
+  // Last: it replays the histories the suites above produced.
+  describe('replay', replaySuite);
+});

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { installRuntime } from '../../src/temporal/runtime';
+import type { Client } from '@temporalio/client';
+import { loadWorkerConfig, type WorkerConfig } from '../../src/config/worker-config';
+import { EmulatorAdmin } from '../../src/emulator/admin-client';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator';
+import { describeCertificate, pinFromInfo } from '../../src/pins/digest';
+import type { Pin } from '../../src/pins/types';
+import { ensureTemporalCli } from '../../src/temporal/cli-binary';
+import { createWorker } from '../../src/worker';
+import type { AuditRecord } from '../../src/activities/audit';
+
+/**
+ * One real Temporal dev server, one workflow bundle, one emulator and one worker for the whole integration run
+ * (DESIGN.md §8). Suites share it and use distinct client ids.
+ */
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  client: Client;
+  emulator: EmulatorHandle;
+  admin: EmulatorAdmin;
+  config: WorkerConfig;
+  worker: Worker;
+  taskQueue: string;
+  auditPath: string;
+  dir: string;
+  bundle: WorkflowBundleWithSourceMap;
+}
+
+let current: Harness | undefined;
+let workerRun: Promise<void> | undefined;
+
+export function harness(): Harness {
+  if (!current) throw new Error('integration harness not started');
+  return current;
+}
+
+export async function startHarness(): Promise<Harness> {
+  installRuntime({ logLevel: 'ERROR' });
+  const cli = await ensureTemporalCli((m) => process.stderr.write(`[harness] ${m}\n`));
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      ...(cli ? { executable: { type: 'existing-path' as const, path: cli.path } } : {}),
+      ip: '127.0.0.1',
+      searchAttributes: [
+        defineSearchAttributeKey('ClientId', SearchAttributeType.KEYWORD),
+        defineSearchAttributeKey('ServiceId', SearchAttributeType.KEYWORD),
+        defineSearchAttributeKey('RotationStatus', SearchAttributeType.KEYWORD),
+      ],
+    },
+  });
+  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never });
+  const emulator = await startEmulator({ rateLimitPerMinute: 0 });
+  const admin = new EmulatorAdmin(emulator.url, emulator.adminToken);
+  const dir = mkdtempSync(join(tmpdir(), 'pinrotate-it-'));
+  const caPath = join(dir, 'ca.pem');
+  writeFileSync(caPath, emulator.caCertificatePem);
+  const secret = randomBytes(18).toString('base64url');
+  await admin.createClient({ id: 'it-worker', name: 'integration worker', secret, mtlsRequired: false });
+  const taskQueue = `it-${randomBytes(4).toString('hex')}`;
+  const auditPath = join(dir, 'audit.jsonl');
+  const config = loadWorkerConfig({
+    TEMPORAL_ADDRESS: env.address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    GENESYS_CLIENT_ID: 'it-worker',
+    GENESYS_CLIENT_SECRET: secret,
+    GENESYS_GATEWAY_URL: emulator.url,
+    GENESYS_MTLS_URL: emulator.mtlsUrl,
+    GENESYS_MTLS_CA_FILE: caPath,
+    GENESYS_TIMEOUT_MS: '5000',
+    PKI_WEBHOOK_URL: emulator.pkiWebhookUrl,
+    PKI_WEBHOOK_TOKEN: emulator.pkiToken,
+    PKI_WEBHOOK_SECRET: emulator.pkiSecret,
+    PIN_TRUST_BUNDLE: caPath,
+    AUDIT_LOG_PATH: auditPath,
+    LOG_LEVEL: 'warn',
+  });
+  const { worker } = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle });
+  workerRun = worker.run();
+  current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle };
+  return current;
+}
+
+export async function stopHarness(): Promise<void> {
+  if (!current) return;
+  const h = current;
+  current = undefined;
+  h.worker.shutdown();
+  await workerRun;
+  await h.env.teardown();
+  await h.emulator.close();
+  rmSync(h.dir, { recursive: true, force: true });
+}
+
+/** Seeds a client pinned to a fresh certificate from the emulator CA; returns its PEM and pin. */
+export async function seedClient(id: string, opts: { mtlsRequired?: boolean; state?: 'active' | 'inactive'; backup?: boolean } = {}) {
+  const h = harness();
+  const cert = await h.admin.issueCertificate({ commonName: id, days: 30 });
+  const info = describeCertificate(new X509Certificate(cert.certificatePem));
+  const pins: Pin[] = [pinFromInfo(info, 'primary')];
+  let backup: Awaited<ReturnType<EmulatorAdmin['issueCertificate']>> | undefined;
+  if (opts.backup) {
+    backup = await h.admin.issueCertificate({ commonName: `${id}-backup`, days: 365 });
+    pins.push(pinFromInfo(describeCertificate(new X509Certificate(backup.certificatePem)), 'backup'));
+  }
+  await h.admin.createClient({
+    id,
+    name: `client ${id}`,
+    secret: randomBytes(12).toString('hex'),
+    mtlsRequired: opts.mtlsRequired ?? true,
+    certificateChain: cert.certificatePem,
+    pins,
+    ...(opts.state ? { state: opts.state } : {}),
+  });
+  return { certificatePem: cert.certificatePem, privateKeyPem: cert.privateKeyPem, pins, spki: info.sha256Spki, backup };
+}
+
+export async function issue(commonName: string, days = 90) {
+  const h = harness();
+  const cert = await h.admin.issueCertificate({ commonName, days });
+  return { ...cert, info: describeCertificate(new X509Certificate(cert.certificatePem)) };
+}
+
+export function auditRecords(): AuditRecord[] {
+  const h = harness();
+  if (!existsSync(h.auditPath)) return [];
+  return readFileSync(h.auditPath, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as AuditRecord);
+}
+
+/** Retry intervals kept tiny so fault tests finish in seconds. */
+export const FAST_RETRY = { initialInterval: '50ms', maximumInterval: '200ms', maximumAttempts: 8 };

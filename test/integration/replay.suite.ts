@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { harness } from './harness';
+import { recordedWorkflowIds } from './saga.suite';
+
+// Histories committed from earlier runs: today's workflow code must still replay them (no non-determinism).
+// Refresh them with RECORD_HISTORIES=1 npm test -- integration (after a deliberate, versioned change).
+const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
+
+export function replaySuite(): void {
+  test('histories recorded in this run replay with the current workflow code', { timeout: 120_000 }, async () => {
+    const h = harness();
+    assert.ok(recordedWorkflowIds.length >= 5, 'the saga suite recorded runs');
+    const record = process.env.RECORD_HISTORIES === '1';
+    if (record) mkdirSync(FIXTURES, { recursive: true });
+    for (const workflowId of new Set(recordedWorkflowIds)) {
+      const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: h.bundle }, history, workflowId);
+      if (record) writeFileSync(join(FIXTURES, `${workflowId.replace(/[^A-Za-z0-9_-]/g, '_')}.json`), historyToJSON(history));
+    }
+  });
+
+  test('committed histories from earlier versions replay with the current workflow code', { timeout: 120_000 }, async (t) => {
+    const h = harness();
+    if (!existsSync(FIXTURES)) {
+      t.skip('no committed histories');
+      return;
+    }
+    const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length > 0);
+    for (const file of files) {
+      const history = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'));
+      await Worker.runReplayHistory({ workflowBundle: h.bundle }, history, file.replace(/\.json$/, ''));
+    }
+  });
+}
