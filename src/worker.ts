@@ -24,6 +24,9 @@ export function buildDeps(config: WorkerConfig): ActivityDeps & { platform: Gene
     certificates: { trustPem: config.trustPem, expectedIssuer: env.PIN_EXPECTED_ISSUER, minRemainingMs: config.minRemainingMs },
     mtlsUrl: env.GENESYS_MTLS_URL,
     mtlsCaPem: config.mtlsCaPem,
+    certSources: {
+      emulatorAdmin: env.EMULATOR_ADMIN_URL && env.EMULATOR_ADMIN_TOKEN ? { url: env.EMULATOR_ADMIN_URL, token: env.EMULATOR_ADMIN_TOKEN } : undefined,
+    },
   };
 }
 

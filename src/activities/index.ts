@@ -10,6 +10,7 @@ import type { CertificateInfo, Pin } from '../pins/types';
 import { validateCertificateChain } from '../pins/validate';
 import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
+import { obtainCertificate, type CertSourceDeps } from './cert-source';
 import { probeMtls, type MtlsProbeResult } from './mtls-probe';
 
 /**
@@ -33,6 +34,8 @@ export interface ActivityDeps {
   mtlsUrl?: string;
   /** CA bundle that signs the mTLS endpoint's server certificate. */
   mtlsCaPem?: string;
+  /** Where scheduled and fleet rotations get new certificates (`file:`, `https://`, `emulator-ca`). */
+  certSources?: CertSourceDeps;
 }
 
 export const CERTIFICATE_INVALID = 'CertificateInvalid';
@@ -139,6 +142,26 @@ export function createActivities(deps: ActivityDeps) {
           throw toFailure(err);
         }
       }
+    },
+
+    /** The new certificate chain (certificates only) for a client from a certificate source. */
+    async obtainCertificate(input: { clientId: string; source: string }): Promise<{ certificatePem: string }> {
+      return { certificatePem: await obtainCertificate(input.source, input.clientId, deps.certSources ?? {}) };
+    },
+
+    /** Every client on the platform, a page at a time (for `fleet --all`). */
+    async listClients(input: { pageNumber: number; pageSize: number }) {
+      if (!deps.platform.listClients) {
+        throw ApplicationFailure.create({ message: 'this platform adapter cannot list clients', type: 'NotSupported', nonRetryable: true });
+      }
+      const page = await platformCall(() => deps.platform.listClients!(input.pageNumber, input.pageSize));
+      // Only what a fleet needs to decide: no chains, to keep workflow history small.
+      return {
+        clients: page.entities.map((c) => ({ id: c.id, state: c.state, mtlsRequired: c.mtlsRequired })),
+        pageNumber: page.pageNumber,
+        pageCount: page.pageCount,
+        total: page.total,
+      };
     },
 
     async notifyPki(body: PkiEventBody): Promise<{ status: number }> {

@@ -14,6 +14,8 @@ const COMMANDS: Record<string, Command> = {
   approve: { summary: 'approve a rotation waiting for approval: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.approve })) },
   rollback: { summary: 'roll a rotation back to the previous pins: --client ID [--reason TEXT]', load: () => import('./commands/signal').then((m) => ({ run: m.rollback })) },
   finalize: { summary: 'end the overlap window now and finalize: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.finalize })) },
+  schedule: { summary: 'Temporal Schedules of rotations: create|list|describe|pause|unpause|trigger|delete', load: () => import('./commands/schedule') },
+  fleet: { summary: 'rotate many clients with bounded concurrency: [--clients FILE|--all] --concurrency N [--wait]', load: () => import('./commands/fleet') },
   pins: { summary: 'print the SHA-256 pins of the certificates in a PEM file: FILE [--json]', load: () => import('./commands/pins') },
   validate: { summary: 'validate a certificate chain for pinning: FILE --trust CA.pem [--json]', load: () => import('./commands/validate') },
 };

@@ -90,6 +90,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       PKI_WEBHOOK_TOKEN: emulator.pkiToken,
       PKI_WEBHOOK_SECRET: emulator.pkiSecret,
       PIN_TRUST_BUNDLE: caPath,
+      EMULATOR_ADMIN_URL: emulator.url,
+      EMULATOR_ADMIN_TOKEN: emulator.adminToken,
       AUDIT_LOG_PATH: opts.auditPath ? resolve(opts.auditPath) : join(dataDir, 'audit.jsonl'),
       ...(opts.metricsPort ? { METRICS_PORT: String(opts.metricsPort) } : {}),
     };

@@ -37,6 +37,8 @@ export const workerEnvSchema = z
     PIN_TRUST_BUNDLE: z.string().min(1),
     PIN_EXPECTED_ISSUER: z.string().min(1).default('GenesysCloudArchitectureCA'),
     PIN_MIN_REMAINING: duration.default('7d'),
+    EMULATOR_ADMIN_URL: z.url().optional(),
+    EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
     AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
     METRICS_PORT: port.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -18,6 +18,16 @@ import type { OAuthErrorBody, QueuedFault, TokenResponse } from './types';
 const API_BODY_LIMIT = 512 * 1024;
 const LOGIN_BODY_LIMIT = 16 * 1024;
 const CLIENT_PATH = /^\/api\/v2\/oauth\/clients\/([^/]+)$/;
+const CLIENTS_PATH = '/api/v2/oauth/clients';
+
+/** `GET /api/v2/oauth/clients?pageSize&pageNumber`: Genesys' entity listing, sorted by id. */
+function listPage(deps: GatewayDeps, url: URL): Record<string, unknown> {
+  const pageSize = Math.min(500, Math.max(1, Number.parseInt(url.searchParams.get('pageSize') ?? '25', 10) || 25));
+  const pageNumber = Math.max(1, Number.parseInt(url.searchParams.get('pageNumber') ?? '1', 10) || 1);
+  const ids = deps.platform.listClientIds().sort();
+  const entities = ids.slice((pageNumber - 1) * pageSize, pageNumber * pageSize).map((id) => deps.platform.getClient(id));
+  return { entities, pageSize, pageNumber, total: ids.length, pageCount: Math.max(1, Math.ceil(ids.length / pageSize)) };
+}
 
 export interface GatewayDeps {
   platform: Platform;
@@ -89,6 +99,11 @@ async function handleApi(ctx: RequestContext, deps: GatewayDeps): Promise<void> 
       code: 'too.many.requests.retry.after',
       headers: { 'retry-after': String(window.resetSeconds) },
     });
+  }
+  if (ctx.path === CLIENTS_PATH) {
+    if (ctx.method !== 'GET') throw new HttpError(405, `${ctx.method} is not supported on ${ctx.path}; use GET.`, { headers: { allow: 'GET' } });
+    sendJson(ctx.res, 200, listPage(deps, new URL(ctx.req.url ?? '/', 'http://emulator.invalid')));
+    return;
   }
   const match = CLIENT_PATH.exec(ctx.path);
   if (!match) throw new HttpError(404, `No route for ${ctx.method} ${ctx.path}.`);

@@ -1,7 +1,7 @@
 import platformClient from 'purecloud-platform-client-v2';
 import { FailureType, PlatformError, parseRetryAfter, typeForStatus } from './errors';
 import { TokenCache } from './token-cache';
-import type { ClientPatch, OAuthClientState, PlatformPort, RateLimitInfo } from './types';
+import type { ClientPage, ClientPatch, OAuthClientState, PlatformPort, RateLimitInfo } from './types';
 
 /**
  * The Genesys Cloud adapter over the official SDK. One ApiClient per org (never the SDK's singleton), the SDK's
@@ -161,6 +161,16 @@ export class GenesysPlatform implements PlatformPort {
     const oauth = new sdk.OAuthApi(this.api);
     const res = await this.call(`GET client ${clientId}`, () => oauth.getOauthClient(clientId));
     return toClientState(res.body);
+  }
+
+  async listClients(pageNumber: number, pageSize: number): Promise<ClientPage> {
+    // The SDK's getOauthClients takes no paging options; the gateway pages with the usual query parameters.
+    const res = await this.call('GET clients', () =>
+      this.api.callApi('/api/v2/oauth/clients', 'GET', {}, { pageSize, pageNumber } as never, {}, {}, null, AUTH, JSON_TYPES, JSON_TYPES),
+    );
+    const body = (res.body ?? {}) as { entities?: unknown[]; pageNumber?: number; pageCount?: number; total?: number };
+    const entities = (body.entities ?? []).map(toClientState);
+    return { entities, pageNumber: body.pageNumber ?? pageNumber, pageCount: body.pageCount ?? 1, total: body.total ?? entities.length };
   }
 
   async patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState> {

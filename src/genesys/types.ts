@@ -30,4 +30,13 @@ export interface RateLimitInfo {
 export interface PlatformPort {
   getClient(clientId: string): Promise<OAuthClientState>;
   patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState>;
+  listClients?(pageNumber: number, pageSize: number): Promise<ClientPage>;
+}
+
+/** One page of `GET /api/v2/oauth/clients`. */
+export interface ClientPage {
+  entities: OAuthClientState[];
+  pageNumber: number;
+  pageCount: number;
+  total: number;
 }

@@ -6,9 +6,11 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
@@ -17,6 +19,7 @@ import type { OAuthClientState } from '../genesys/types';
 import { PlanError, pinMatchRate, pinsEqual, planFinalize, planRotation } from '../pins/plan';
 import type { Pin } from '../pins/types';
 import { parseWorkflowDuration } from './duration';
+import { ClientIdKey, RotationStatusKey, ServiceIdKey } from './search-attributes';
 import type { RotationError, RotationInput, RotationPhase, RotationResult, RotationStatus } from './types';
 
 /** Signals and the query an operator (CLI, UI) or an upstream system uses. */
@@ -180,8 +183,21 @@ export async function pinRotation(rawInput: RotationInput): Promise<RotationResu
     rollbackReason = args?.reason ?? 'rollback requested by an operator';
   });
 
+  let shownStatus = '';
+  // Versioning: runs recorded before the search attributes existed replay without the upserts.
+  const withSearchAttributes = patched('search-attributes-v1');
   const enter = (phase: RotationPhase): void => {
     state.phase = phase;
+    // RotationStatus reads as the outcome once there is one, else as the phase (e.g. `overlap`).
+    const shown = state.status === 'running' ? phase : state.status;
+    if (withSearchAttributes && `${shown}|${state.serviceId}` !== shownStatus && state.clientId) {
+      shownStatus = `${shown}|${state.serviceId}`;
+      upsertSearchAttributes([
+        { key: ClientIdKey, value: state.clientId },
+        { key: ServiceIdKey, value: state.serviceId || state.clientId },
+        { key: RotationStatusKey, value: shown },
+      ]);
+    }
     state.timestamps[phase] = new Date().toISOString();
     state.attempts[phase] = (state.attempts[phase] ?? 0) + 1;
     setCurrentDetails(
@@ -195,7 +211,6 @@ export async function pinRotation(rawInput: RotationInput): Promise<RotationResu
         .join('\n\n'),
     );
   };
-  enter('preflight');
 
   const finish = async (status: RotationResult['status'], error: RotationError | null): Promise<RotationResult> => {
     state.status = status;
@@ -242,6 +257,7 @@ export async function pinRotation(rawInput: RotationInput): Promise<RotationResu
   acts = activityProxies(tuning);
   const serviceId = input.serviceId ?? input.clientId;
   state.serviceId = serviceId;
+  enter('preflight');
 
   let before: OAuthClientState | undefined;
   let applied: OAuthClientState | undefined;

@@ -2,7 +2,10 @@ import { after, before, describe } from 'node:test';
 import { startHarness, stopHarness } from './harness';
 import { replaySuite } from './replay.suite';
 import { rotationSuite } from './rotation.suite';
+import { fleetSuite } from './fleet.suite';
 import { sagaSuite } from './saga.suite';
+import { scheduleSuite } from './schedule.suite';
+import { uiSuite } from './ui.suite';
 
 // One process, one dev server, one workflow bundle for every integration suite.
 describe('integration (real Temporal dev server + platform emulator)', { timeout: 15 * 60_000 }, () => {
@@ -14,6 +17,9 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   });
   describe('rotation', rotationSuite);
   describe('saga', sagaSuite);
+  describe('schedules', scheduleSuite);
+  describe('fleet', fleetSuite);
+  describe('ui', uiSuite);
   // Last: it replays the histories the suites above produced.
   describe('replay', replaySuite);
 });

@@ -79,6 +79,8 @@ export async function startHarness(): Promise<Harness> {
     PKI_WEBHOOK_TOKEN: emulator.pkiToken,
     PKI_WEBHOOK_SECRET: emulator.pkiSecret,
     PIN_TRUST_BUNDLE: caPath,
+    EMULATOR_ADMIN_URL: emulator.url,
+    EMULATOR_ADMIN_TOKEN: emulator.adminToken,
     AUDIT_LOG_PATH: auditPath,
     LOG_LEVEL: 'warn',
   });

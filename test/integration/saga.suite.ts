@@ -260,4 +260,42 @@ export function sagaSuite(): void {
     assert.ok(!history.includes('PRIVATE KEY'), 'no key material in the workflow history');
     assert.ok(!history.includes(next.privateKeyPem.split('\n')[1]), 'no key bytes in the workflow history');
   });
+
+  test('a 409 on apply re-reads the client and re-plans once, then applies', T, async () => {
+    const h = harness();
+    const id = 'conflict-409';
+    await seedClient(id);
+    const next = await issue(id);
+    const before = await h.admin.getClient(id);
+    const stats0 = await h.admin.stats();
+    await h.admin.addFault({ method: 'PATCH', pathPrefix: `/api/v2/oauth/clients/${id}`, status: 409, times: 1 });
+    const result = await run({ clientId: id, certificatePem: next.certificatePem, overlap: '0s' });
+    assert.equal(result.status, 'finalized');
+    const stats1 = await h.admin.stats();
+    const count = (s: typeof stats0, key: string, status: string) => s.requests[key]?.[status] ?? 0;
+    assert.equal(count(stats1, 'PATCH /api/v2/oauth/clients/{id}', '409') - count(stats0, 'PATCH /api/v2/oauth/clients/{id}', '409'), 1);
+    // One preflight read plus one re-read after the conflict.
+    assert.equal(count(stats1, 'GET /api/v2/oauth/clients/{id}', '200') - count(stats0, 'GET /api/v2/oauth/clients/{id}', '200'), 2);
+    const after = await h.admin.getClient(id);
+    assert.equal(after.version, before.version + 2);
+    assert.equal(after.pins[0].sha256Spki, next.info.sha256Spki);
+  });
+
+  test('compensation never overwrites another writer: it stops with a clear error and leaves their pins', T, async () => {
+    const h = harness();
+    const id = 'other-writer';
+    await seedClient(id);
+    const next = await issue(id);
+    const handle = await start({ clientId: id, certificatePem: next.certificatePem, overlap: '1h' });
+    await waitForRotation(handle, { untilOverlap: true, pollMs: 100 });
+    // Someone else re-pins the client during the overlap.
+    const theirs = await seedClient(id);
+    const theirVersion = (await h.admin.getClient(id)).version;
+    await signalRotation(h.client, id, 'rollback', { reason: 'test' });
+    const result = await handle.result();
+    assert.equal(result.status, 'failed');
+    assert.equal(result.error?.code, 'COMPENSATION_FAILED');
+    assert.match(result.error?.message ?? '', /another writer/);
+    await assertUnchanged(id, theirs, theirVersion);
+  });
 }

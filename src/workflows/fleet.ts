@@ -1,0 +1,2 @@
+// Placeholder being replaced by the fleet workflow.
+export {};

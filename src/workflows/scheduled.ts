@@ -1,0 +1,2 @@
+// Placeholder being replaced by the scheduled rotation workflow.
+export {};

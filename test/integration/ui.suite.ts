@@ -1,0 +1,2 @@
+// Placeholder being replaced by the ui integration tests.
+export function uiSuite(): void {}
