@@ -1,33 +1,69 @@
+import type { Server } from 'node:http';
+import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type pino from 'pino';
-import { createActivities, type ActivityDeps } from './activities';
+import { createActivities, type ActivityDeps, type Activities } from './activities';
 import { JsonlAuditSink } from './activities/audit';
 import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
 import { GenesysPlatform } from './genesys/platform-client';
 import { createLogger } from './logging';
+import { RotationMetrics } from './metrics/registry';
+import { startMetricsServer } from './metrics/server';
+import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
 
 /** Builds the activity dependencies from validated configuration: one platform client and token per worker. */
-export function buildDeps(config: WorkerConfig): ActivityDeps & { platform: GenesysPlatform } {
+export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): ActivityDeps & { platform: GenesysPlatform } {
   const env = config.env;
   return {
-    platform: new GenesysPlatform({
-      clientId: env.GENESYS_CLIENT_ID,
-      clientSecret: env.GENESYS_CLIENT_SECRET,
-      environment: env.GENESYS_REGION,
-      gatewayUrl: env.GENESYS_GATEWAY_URL,
-      timeoutMs: env.GENESYS_TIMEOUT_MS,
-    }),
+    platform: new GenesysPlatform(
+      {
+        clientId: env.GENESYS_CLIENT_ID,
+        clientSecret: env.GENESYS_CLIENT_SECRET,
+        environment: env.GENESYS_REGION,
+        gatewayUrl: env.GENESYS_GATEWAY_URL,
+        timeoutMs: env.GENESYS_TIMEOUT_MS,
+      },
+      Date.now,
+      metrics,
+    ),
     pki: new PkiWebhookClient({ url: env.PKI_WEBHOOK_URL, token: env.PKI_WEBHOOK_TOKEN, secret: env.PKI_WEBHOOK_SECRET }),
     audit: new JsonlAuditSink(env.AUDIT_LOG_PATH),
     certificates: { trustPem: config.trustPem, expectedIssuer: env.PIN_EXPECTED_ISSUER, minRemainingMs: config.minRemainingMs },
     mtlsUrl: env.GENESYS_MTLS_URL,
     mtlsCaPem: config.mtlsCaPem,
+    metrics,
     certSources: {
       emulatorAdmin: env.EMULATOR_ADMIN_URL && env.EMULATOR_ADMIN_TOKEN ? { url: env.EMULATOR_ADMIN_URL, token: env.EMULATOR_ADMIN_TOKEN } : undefined,
     },
   };
+}
+
+/**
+ * Wraps every activity so each log line it produces is a pino JSON line carrying the workflow id, run id,
+ * activity type and attempt. Failures are logged by type and message only (never inputs: they may hold PEM).
+ */
+export function withActivityLogging<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T, logger: pino.Logger): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      const info = Context.current().info;
+      const log = logger.child({ workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activity: info.activityType, attempt: info.attempt });
+      const started = Date.now();
+      log.debug('activity started');
+      try {
+        const result = await fn(...args);
+        log.info({ ms: Date.now() - started }, 'activity completed');
+        return result;
+      } catch (err) {
+        const e = err as { name?: string; type?: string; message?: string; nonRetryable?: boolean };
+        log.warn({ ms: Date.now() - started, error: { type: e.type ?? e.name, message: e.message, nonRetryable: e.nonRetryable ?? false } }, 'activity failed');
+        throw err;
+      }
+    };
+  }
+  return wrapped as T;
 }
 
 export interface CreateWorkerOptions {
@@ -39,33 +75,66 @@ export interface CreateWorkerOptions {
   logger?: pino.Logger;
 }
 
-export async function createWorker(opts: CreateWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; deps: ActivityDeps; ownsConnection: boolean }> {
+export interface RunningWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  deps: ActivityDeps;
+  metrics: RotationMetrics;
+  metricsServer?: Server;
+  /** Closes what createWorker opened (the connection when it made it, the metrics server). */
+  close(): Promise<void>;
+}
+
+export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWorker> {
   const env = opts.config.env;
-  installRuntime({ metricsPort: env.METRICS_PORT, logLevel: sdkLogLevel(env.LOG_LEVEL) });
+  const logger = opts.logger ?? createLogger(env.LOG_LEVEL);
+  const runtimeMetricsPort = env.METRICS_PORT ? await freePort() : undefined;
+  installRuntime({ runtimeMetricsPort, logLevel: sdkLogLevel(env.LOG_LEVEL), logger });
+  const metrics = opts.deps?.metrics ?? new RotationMetrics();
   const ownsConnection = !opts.connection;
   const connection = opts.connection ?? (await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS }));
-  const deps = opts.deps ?? buildDeps(opts.config);
+  const deps = opts.deps ?? buildDeps(opts.config, metrics);
+  const activities: Activities = withActivityLogging(createActivities(deps), logger);
   const worker = await Worker.create({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities: createActivities(deps),
+    activities,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
   });
-  return { worker, connection, deps, ownsConnection };
+  const metricsServer = env.METRICS_PORT
+    ? await startMetricsServer({ port: env.METRICS_PORT, metrics, runtimeMetricsUrl: runtimeMetricsPort ? `http://127.0.0.1:${runtimeMetricsPort}/metrics` : undefined })
+    : undefined;
+  return {
+    worker,
+    connection,
+    deps,
+    metrics,
+    metricsServer,
+    async close() {
+      if (metricsServer) await new Promise((r) => metricsServer.close(r));
+      if (ownsConnection) await connection.close();
+    },
+  };
 }
 
 /** Runs a worker until SIGINT/SIGTERM (the SDK's default shutdown signals). */
 export async function runWorker(config: WorkerConfig, logger = createLogger(config.env.LOG_LEVEL)): Promise<void> {
-  const { worker, connection } = await createWorker({ config, logger });
+  const running = await createWorker({ config, logger });
   logger.info(
-    { temporal: config.env.TEMPORAL_ADDRESS, namespace: config.env.TEMPORAL_NAMESPACE, taskQueue: config.env.TEMPORAL_TASK_QUEUE, platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION },
+    {
+      temporal: config.env.TEMPORAL_ADDRESS,
+      namespace: config.env.TEMPORAL_NAMESPACE,
+      taskQueue: config.env.TEMPORAL_TASK_QUEUE,
+      platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION,
+      metrics: config.env.METRICS_PORT ? `http://127.0.0.1:${config.env.METRICS_PORT}/metrics` : null,
+    },
     'worker started',
   );
   try {
-    await worker.run();
+    await running.worker.run();
   } finally {
-    await connection.close();
+    await running.close();
     logger.info('worker stopped');
   }
 }

@@ -15,10 +15,13 @@ export interface AuditRecord {
   status: string;
   errorCode: string | null;
   error?: string | null;
+  /** Wall time from the workflow's start to this record. */
+  durationMs?: number;
 }
 
 export interface AuditSink {
-  write(record: AuditRecord): Promise<void>;
+  /** Resolves true when the record was written, false when it was already there (a retried write). */
+  write(record: AuditRecord): Promise<boolean>;
 }
 
 function keyOf(r: Pick<AuditRecord, 'workflowId' | 'runId'>): string {
@@ -51,17 +54,21 @@ export class JsonlAuditSink implements AuditSink {
     return keys;
   }
 
-  write(record: AuditRecord): Promise<void> {
+  write(record: AuditRecord): Promise<boolean> {
     // Serialised so two concurrent writes never interleave within a line.
     const next = this.queue.then(async () => {
       const keys = await this.load();
       const key = keyOf(record);
-      if (keys.has(key)) return;
+      if (keys.has(key)) return false;
       await mkdir(dirname(this.path), { recursive: true });
       await appendFile(this.path, `${JSON.stringify(record)}\n`, 'utf8');
       keys.add(key);
+      return true;
     });
-    this.queue = next.catch(() => undefined);
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 }

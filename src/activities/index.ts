@@ -8,6 +8,7 @@ import { pinFromInfo } from '../pins/digest';
 import { pinsEqual } from '../pins/plan';
 import type { CertificateInfo, Pin } from '../pins/types';
 import { validateCertificateChain } from '../pins/validate';
+import type { RotationMetrics } from '../metrics/registry';
 import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
@@ -34,6 +35,7 @@ export interface ActivityDeps {
   mtlsUrl?: string;
   /** CA bundle that signs the mTLS endpoint's server certificate. */
   mtlsCaPem?: string;
+  metrics?: RotationMetrics;
   /** Where scheduled and fleet rotations get new certificates (`file:`, `https://`, `emulator-ca`). */
   certSources?: CertSourceDeps;
 }
@@ -73,9 +75,20 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
+  /** Days to expiry of the certificate a client is pinned to now (its primary pin), for the gauge. */
+  function recordExpiry(client: OAuthClientState): void {
+    const primary = client.pins.find((p) => p.role === 'primary');
+    const notAfter = primary ? Date.parse(primary.notAfter) : Number.NaN;
+    if (deps.metrics && Number.isFinite(notAfter)) {
+      deps.metrics.daysToExpiry.set({ client_id: client.id }, Math.round(((notAfter - clock().getTime()) / 86_400_000) * 100) / 100);
+    }
+  }
+
   return {
     async fetchClient(clientId: string): Promise<OAuthClientState> {
-      return platformCall(() => deps.platform.getClient(clientId));
+      const client = await platformCall(() => deps.platform.getClient(clientId));
+      recordExpiry(client);
+      return client;
     },
 
     async validateCertificate(input: { certificatePem: string }): Promise<ValidatedCertificate> {
@@ -97,13 +110,15 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async applyPins(input: { clientId: string; version: number; certificateChain?: string; pins: Pin[] }): Promise<OAuthClientState> {
-      return platformCall(() =>
+      const client = await platformCall(() =>
         deps.platform.patchClient(input.clientId, {
           version: input.version,
           ...(input.certificateChain !== undefined ? { certificateChain: input.certificateChain } : {}),
           pins: input.pins,
         }),
       );
+      recordExpiry(client);
+      return client;
     },
 
     /**
@@ -135,6 +150,7 @@ export function createActivities(deps: ActivityDeps) {
           if (!pinsEqual(restored.pins, input.before.pins)) {
             throw ApplicationFailure.create({ message: 'the platform did not keep the restored pins', type: 'RestoreNotVerified' });
           }
+          recordExpiry(restored);
           return { restored: true, client: restored };
         } catch (err) {
           // Someone wrote between our read and our PATCH: read again and decide again.
@@ -169,7 +185,12 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async writeAudit(record: AuditRecord): Promise<void> {
-      await deps.audit.write(record);
+      const written = await deps.audit.write(record);
+      // Counted once per rotation: a retried write of the same record is not a second rotation.
+      if (written && deps.metrics) {
+        deps.metrics.rotations.inc({ status: record.status });
+        if (record.durationMs !== undefined) deps.metrics.duration.observe({ status: record.status }, record.durationMs / 1000);
+      }
     },
 
     /**

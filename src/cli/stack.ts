@@ -104,9 +104,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const stack: Stack = { devServer, emulator, admin, workerEnv, workerEnvPath, config, stop: stopAll };
     if (opts.withWorker) {
       opts.progress('starting a worker (bundling the workflow code)…');
-      const { worker, connection } = await createWorker({ config });
+      const running = await createWorker({ config });
+      const worker = running.worker;
       stack.worker = worker;
-      stack.workerRun = worker.run().finally(() => connection.close());
+      stack.workerRun = worker.run().finally(() => running.close());
       cleanups.push(async () => {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await stack.workerRun;

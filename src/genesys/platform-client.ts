@@ -1,5 +1,6 @@
 import platformClient from 'purecloud-platform-client-v2';
 import { FailureType, PlatformError, parseRetryAfter, typeForStatus } from './errors';
+import type { RotationMetrics } from '../metrics/registry';
 import { TokenCache } from './token-cache';
 import type { ClientPage, ClientPatch, OAuthClientState, PlatformPort, RateLimitInfo } from './types';
 
@@ -119,7 +120,11 @@ export class GenesysPlatform implements PlatformPort {
   lastRateLimit?: RateLimitInfo;
   requests = 0;
 
-  constructor(private readonly conn: GenesysConnection, now: () => number = Date.now) {
+  constructor(
+    private readonly conn: GenesysConnection,
+    now: () => number = Date.now,
+    private readonly metrics?: RotationMetrics,
+  ) {
     this.api = createApiClient(conn);
     this.tokens = new TokenCache(() => this.grant(), now);
   }
@@ -128,6 +133,7 @@ export class GenesysPlatform implements PlatformPort {
     try {
       const started = Date.now();
       const auth = (await this.api.loginClientCredentialsGrant(this.conn.clientId, this.conn.clientSecret)) as { accessToken: string; tokenExpiryTime: number };
+      this.metrics?.tokenGrants.inc();
       return { accessToken: auth.accessToken, expiresInSeconds: Math.max(0, (auth.tokenExpiryTime - started) / 1000) };
     } catch (err) {
       throw classifySdkError(err, 'token grant');
@@ -135,18 +141,27 @@ export class GenesysPlatform implements PlatformPort {
   }
 
   /** Runs one authenticated call; a 401 drops the cached token and tries once more with a fresh one. */
+  private count(method: string, status: number | undefined): void {
+    if (!this.metrics) return;
+    this.metrics.platformRequests.inc({ method, status: String(status ?? 0) });
+    if (status === 429) this.metrics.rateLimited.inc();
+  }
+
   private async call(what: string, fn: () => Promise<unknown>): Promise<ExtendedResponse> {
+    const method = what.split(' ')[0];
     for (let attempt = 0; ; attempt += 1) {
       const token = await this.tokens.get();
       this.api.setAccessToken(token);
       try {
         this.requests += 1;
         const res = (await fn()) as ExtendedResponse;
+        this.count(method, res.status);
         this.lastRateLimit = rateLimitFrom(res.headers) ?? this.lastRateLimit;
         return res;
       } catch (err) {
         const classified = classifySdkError(err, what);
         const ext = err as Partial<ExtendedResponse>;
+        this.count(method, classified instanceof PlatformError ? classified.status : undefined);
         this.lastRateLimit = rateLimitFrom(ext?.headers) ?? this.lastRateLimit;
         if (classified instanceof PlatformError && classified.status === 401 && attempt === 0) {
           this.tokens.invalidate(token);

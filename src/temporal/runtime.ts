@@ -1,25 +1,57 @@
-import { IllegalStateError } from '@temporalio/common';
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { IllegalStateError, type LogLevel, type LogMetadata, type Logger } from '@temporalio/common';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type pino from 'pino';
 
 let installed = false;
 
+/** Routes the SDK's own logs (worker state, activity and workflow failures) into pino as JSON lines. */
+export class PinoSdkLogger implements Logger {
+  constructor(private readonly pinoLogger: pino.Logger) {}
+  log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    const fields = { ...(meta ?? {}) } as Record<string, unknown>;
+    // Failures carry the activity's error; keep its type and message, not whole objects.
+    if (fields.error instanceof Error) fields.error = { name: fields.error.name, message: fields.error.message };
+    const target = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' }[level] as pino.Level;
+    this.pinoLogger[target](fields, message);
+  }
+  trace(message: string, meta?: LogMetadata): void {
+    this.log('TRACE', message, meta);
+  }
+  debug(message: string, meta?: LogMetadata): void {
+    this.log('DEBUG', message, meta);
+  }
+  info(message: string, meta?: LogMetadata): void {
+    this.log('INFO', message, meta);
+  }
+  warn(message: string, meta?: LogMetadata): void {
+    this.log('WARN', message, meta);
+  }
+  error(message: string, meta?: LogMetadata): void {
+    this.log('ERROR', message, meta);
+  }
+}
+
+export interface RuntimeOptions {
+  /** Loopback port for the Temporal runtime's own Prometheus exporter (served again by the metrics server). */
+  runtimeMetricsPort?: number;
+  logLevel?: LogLevel;
+  logger?: pino.Logger;
+}
+
 /**
- * Installs the process-wide Temporal runtime once: the SDK's own log level, and Prometheus metrics on
- * `metricsPort` when given (Temporal's worker metrics at `/metrics`). Must run before the first worker or
- * native connection of the process.
+ * Installs the process-wide Temporal runtime once. Must run before the first worker or native connection of
+ * the process; when something else (a test environment) created the runtime already, theirs is kept.
  */
-export function installRuntime(opts: { metricsPort?: number; metricsHost?: string; logLevel?: LogLevel } = {}): void {
+export function installRuntime(opts: RuntimeOptions = {}): void {
   if (installed) return;
   installed = true;
+  const level = opts.logLevel ?? 'WARN';
   try {
     Runtime.install({
-    logger: new DefaultLogger(opts.logLevel ?? 'WARN'),
-    ...(opts.metricsPort
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${opts.metricsHost ?? '127.0.0.1'}:${opts.metricsPort}` } } } }
-      : {}),
+      logger: opts.logger ? new PinoSdkLogger(opts.logger.child({ component: 'temporal-sdk' }, { level: level.toLowerCase() })) : new DefaultLogger(level),
+      ...(opts.runtimeMetricsPort ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${opts.runtimeMetricsPort}` } } } } : {}),
     });
   } catch (err) {
-    // Someone (e.g. a test environment) already created the runtime: keep theirs rather than fail.
     if (!(err instanceof IllegalStateError)) throw err;
   }
 }
