@@ -1,5 +1,6 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { certificateBlocksOnly } from './activities/cert-source';
 import type { pinRotation } from './workflows/rotation';
 import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './workflows/types';
 
@@ -122,6 +123,25 @@ export async function describeRotation(client: Client, clientId: string) {
     lastFailure: a.lastFailure?.message ?? null,
   }));
   return { handle, description, status, pending };
+}
+
+/**
+ * What an upstream PKI manager calls when it has issued a certificate: signal-with-start of `certificateIssued`.
+ * No rotation running → one starts with this certificate; one running → it rotates to this one when it ends.
+ */
+export async function announceCertificate(
+  client: Client,
+  opts: { clientId: string; certificatePem: string; serviceId?: string; overlap?: string; taskQueue?: string; retry?: RotationInput['retry'] },
+): Promise<WorkflowHandle<typeof pinRotation>> {
+  // Only certificate blocks travel: a private key pasted by mistake is refused here, before it reaches history.
+  const certificatePem = certificateBlocksOnly(opts.certificatePem);
+  return client.workflow.signalWithStart<typeof pinRotation, [{ certificatePem: string; serviceId?: string }]>(WORKFLOW_TYPE, {
+    taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    workflowId: rotationWorkflowId(opts.clientId),
+    args: [{ clientId: opts.clientId, certificatePem: '', ...(opts.serviceId ? { serviceId: opts.serviceId } : {}), ...(opts.overlap ? { overlap: opts.overlap } : {}), ...(opts.retry ? { retry: opts.retry } : {}) }],
+    signal: 'certificateIssued',
+    signalArgs: [{ certificatePem, ...(opts.serviceId ? { serviceId: opts.serviceId } : {}) }],
+  });
 }
 
 export type RotationSignal = 'approve' | 'finalizeNow' | 'rollback';

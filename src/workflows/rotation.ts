@@ -3,8 +3,10 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   isCancellation,
   patched,
   proxyActivities,
@@ -27,6 +29,31 @@ export const approveSignal = defineSignal<[{ by?: string }?]>('approve');
 export const finalizeNowSignal = defineSignal('finalizeNow');
 export const rollbackSignal = defineSignal<[{ reason?: string }?]>('rollback');
 export const statusQuery = defineQuery<RotationStatus>('status');
+/**
+ * An upstream PKI manager announces a newly issued certificate. With signal-with-start it starts the rotation;
+ * sent to a running rotation, the newest certificate is kept and rotated to right after this run ends.
+ */
+export const certificateIssuedSignal = defineSignal<[CertificateIssued]>('certificateIssued');
+
+export interface CertificateIssued {
+  certificatePem: string;
+  serviceId?: string;
+}
+
+/**
+ * The same announcement as an update, for update-with-start: Temporal's HTTP API can address a workflow id with a
+ * "/" only in a request body, which update-with-start (execute-multi-operation) has. Its validator refuses a
+ * payload holding a private key before anything is written to history.
+ */
+export const certificateIssuedUpdate = defineUpdate<{ accepted: true; runId: string; rotates: 'now' | 'next' }, [CertificateIssued]>('certificateIssued');
+
+function checkAnnouncement(issued: CertificateIssued): void {
+  if (typeof issued?.certificatePem !== 'string' || !issued.certificatePem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new Error('certificatePem must be PEM text with at least one CERTIFICATE block');
+  }
+  if (/PRIVATE KEY-----/.test(issued.certificatePem)) throw new Error('PRIVATE_KEY_SUPPLIED: send certificates only, never a private key');
+  if (issued.certificatePem.length > 256 * 1024) throw new Error('INPUT_TOO_LARGE: certificatePem is over 256 KiB');
+}
 
 // Failure types raised by activities (src/genesys/errors.ts, src/activities); matched by type, never by message.
 const VERSION_CONFLICT = 'VersionConflict';
@@ -150,6 +177,43 @@ function validateInput(raw: unknown): { input: RotationInput; overlapMs: number;
  * that restores the pre-rotation chain and pins on any failure after Apply, a `rollback` signal or cancellation.
  */
 export async function pinRotation(rawInput: RotationInput): Promise<RotationResult> {
+  const upstream: Upstream = {};
+  setHandler(certificateIssuedSignal, (issued) => {
+    if (typeof issued?.certificatePem !== 'string') return;
+    upstream.latest = issued;
+  });
+  let input = rawInput;
+  setHandler(
+    certificateIssuedUpdate,
+    (issued) => {
+      upstream.latest = issued;
+      return { accepted: true, runId: workflowInfo().runId, rotates: upstream.consumed === undefined && !input.certificatePem ? 'now' : 'next' };
+    },
+    { validator: checkAnnouncement },
+  );
+  if (typeof rawInput?.certificatePem !== 'string' || rawInput.certificatePem === '') {
+    // Started by signal-with-start: the certificate travels in the signal, delivered with the first task.
+    if (!upstream.latest) await condition(() => upstream.latest !== undefined, '1m');
+    if (upstream.latest) {
+      input = { ...rawInput, certificatePem: upstream.latest.certificatePem, serviceId: rawInput?.serviceId ?? upstream.latest.serviceId };
+      upstream.consumed = upstream.latest;
+    }
+  }
+  const result = await rotate(input);
+  const next = upstream.latest;
+  if (next && next !== upstream.consumed && next.certificatePem !== input.certificatePem && !input.dryRun) {
+    // A newer certificate arrived while this rotation ran: rotate to it next, under the same workflow id.
+    await continueAsNew<typeof pinRotation>({ ...input, certificatePem: next.certificatePem, serviceId: next.serviceId ?? input.serviceId });
+  }
+  return result;
+}
+
+interface Upstream {
+  latest?: CertificateIssued;
+  consumed?: CertificateIssued;
+}
+
+async function rotate(rawInput: RotationInput): Promise<RotationResult> {
   const info = workflowInfo();
   const startedAt = Date.now();
   const state: RotationStatus = {
@@ -230,6 +294,7 @@ export async function pinRotation(rawInput: RotationInput): Promise<RotationResu
         status,
         errorCode: error?.code ?? null,
         error: error?.message ?? null,
+        durationMs: Date.now() - startedAt,
       }),
     );
     return {

@@ -11,7 +11,10 @@ export function rotationWorkflowId(clientId: string): string {
 
 export interface RotationInput {
   clientId: string;
-  /** The new certificate chain, PEM, leaf first. Certificates only: a private key is refused. */
+  /**
+   * The new certificate chain, PEM, leaf first. Certificates only: a private key is refused. May be left out
+   * when the rotation is started by signal-with-start of `certificateIssued`, which then carries it.
+   */
   certificatePem: string;
   serviceId?: string;
   /** How long the old primary stays as fallback, e.g. `7d`; `0s` finalizes at once. Default `7d`. */

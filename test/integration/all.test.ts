@@ -6,6 +6,7 @@ import { fleetSuite } from './fleet.suite';
 import { sagaSuite } from './saga.suite';
 import { scheduleSuite } from './schedule.suite';
 import { uiSuite } from './ui.suite';
+import { upstreamSuite } from './upstream.suite';
 
 // One process, one dev server, one workflow bundle for every integration suite.
 describe('integration (real Temporal dev server + platform emulator)', { timeout: 15 * 60_000 }, () => {
@@ -17,6 +18,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   });
   describe('rotation', rotationSuite);
   describe('saga', sagaSuite);
+  describe('upstream', upstreamSuite);
   describe('schedules', scheduleSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);

@@ -14,6 +14,7 @@ import { startEmulator, type EmulatorHandle } from '../../src/emulator';
 import { describeCertificate, pinFromInfo } from '../../src/pins/digest';
 import type { Pin } from '../../src/pins/types';
 import { ensureTemporalCli } from '../../src/temporal/cli-binary';
+import { freePort } from '../../src/temporal/net';
 import { createWorker } from '../../src/worker';
 import type { AuditRecord } from '../../src/activities/audit';
 
@@ -30,6 +31,9 @@ export interface Harness {
   worker: Worker;
   taskQueue: string;
   auditPath: string;
+  /** The dev server's Web UI and HTTP API (grpc-gateway) base URLs. */
+  uiUrl: string;
+  httpUrl: string;
   dir: string;
   bundle: WorkflowBundleWithSourceMap;
 }
@@ -45,10 +49,15 @@ export function harness(): Harness {
 export async function startHarness(): Promise<Harness> {
   installRuntime({ logLevel: 'ERROR' });
   const cli = await ensureTemporalCli((m) => process.stderr.write(`[harness] ${m}\n`));
+  const uiPort = await freePort();
+  const httpPort = await freePort();
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       ...(cli ? { executable: { type: 'existing-path' as const, path: cli.path } } : {}),
       ip: '127.0.0.1',
+      ui: true,
+      uiPort,
+      extraArgs: ['--http-port', String(httpPort)],
       searchAttributes: [
         defineSearchAttributeKey('ClientId', SearchAttributeType.KEYWORD),
         defineSearchAttributeKey('ServiceId', SearchAttributeType.KEYWORD),
@@ -86,7 +95,7 @@ export async function startHarness(): Promise<Harness> {
   });
   const { worker } = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle });
   workerRun = worker.run();
-  current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle };
+  current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, uiUrl: `http://127.0.0.1:${uiPort}`, httpUrl: `http://127.0.0.1:${httpPort}` };
   return current;
 }
 
