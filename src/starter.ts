@@ -1,19 +1,22 @@
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { certificateBlocksOnly } from './activities/cert-source';
+import { temporalTargetFrom } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
 import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './workflows/types';
 
 /** The client side of a rotation: start, wait, query, signal. Used by the CLI and by upstream integrations. */
 
 export interface ClientOptions {
-  address: string;
+  /** Overrides of what the environment (TEMPORAL_*, envconfig profile) says. */
+  address?: string;
   namespace?: string;
 }
 
-export async function connectClient(opts: ClientOptions): Promise<Client> {
-  const connection = await Connection.connect({ address: opts.address, connectTimeout: 10_000 });
-  return new Client({ connection, namespace: opts.namespace ?? 'default' });
+export async function connectClient(opts: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
+  const target = temporalTargetFrom(env, opts);
+  const connection = await Connection.connect({ ...(target.connectionOptions as ConnectionOptions), connectTimeout: 10_000 });
+  return new Client({ connection, namespace: target.namespace });
 }
 
 export class RotationAlreadyRunningError extends Error {

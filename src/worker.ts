@@ -12,6 +12,7 @@ import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
+import { platformTaskQueue } from './workflows/types';
 
 /** Builds the activity dependencies from validated configuration: one platform client and token per worker. */
 export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): ActivityDeps & { platform: GenesysPlatform } {
@@ -76,8 +77,14 @@ export interface CreateWorkerOptions {
 }
 
 export interface RunningWorker {
+  /** Workflows and the activities that do not call the platform. */
   worker: Worker;
+  /** Platform-calling activities on `<task queue>-platform`, rate-capped cluster-wide by the server. */
+  platformWorker: Worker;
   connection: NativeConnection;
+  /** Runs both workers until shutdown. */
+  run(): Promise<void>;
+  shutdown(): void;
   deps: ActivityDeps;
   metrics: RotationMetrics;
   metricsServer?: Server;
@@ -92,25 +99,42 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   installRuntime({ runtimeMetricsPort, logLevel: sdkLogLevel(env.LOG_LEVEL), logger });
   const metrics = opts.deps?.metrics ?? new RotationMetrics();
   const ownsConnection = !opts.connection;
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS }));
+  const connection = opts.connection ?? (await NativeConnection.connect(opts.config.temporal.connectionOptions));
+  const namespace = opts.config.temporal.namespace;
   const deps = opts.deps ?? buildDeps(opts.config, metrics);
   const activities: Activities = withActivityLogging(createActivities(deps), logger);
   const worker = await Worker.create({
     connection,
-    namespace: env.TEMPORAL_NAMESPACE,
+    namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     activities,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+  });
+  // Every platform call goes through this queue. The server enforces maxTaskQueueActivitiesPerSecond for the
+  // queue as a whole, so any number of workers together stay under the platform's per-token limit.
+  const platformWorker = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: platformTaskQueue(env.TEMPORAL_TASK_QUEUE),
+    activities,
+    maxTaskQueueActivitiesPerSecond: env.PLATFORM_RATE_LIMIT_PER_MINUTE / 60,
   });
   const metricsServer = env.METRICS_PORT
     ? await startMetricsServer({ port: env.METRICS_PORT, metrics, runtimeMetricsUrl: runtimeMetricsPort ? `http://127.0.0.1:${runtimeMetricsPort}/metrics` : undefined })
     : undefined;
   return {
     worker,
+    platformWorker,
     connection,
     deps,
     metrics,
     metricsServer,
+    async run() {
+      await Promise.all([worker.run(), platformWorker.run()]);
+    },
+    shutdown() {
+      for (const w of [worker, platformWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
     async close() {
       if (metricsServer) await new Promise((r) => metricsServer.close(r));
       if (ownsConnection) await connection.close();
@@ -123,8 +147,8 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
   const running = await createWorker({ config, logger });
   logger.info(
     {
-      temporal: config.env.TEMPORAL_ADDRESS,
-      namespace: config.env.TEMPORAL_NAMESPACE,
+      temporal: config.temporal.connectionOptions.address,
+      namespace: config.temporal.namespace,
       taskQueue: config.env.TEMPORAL_TASK_QUEUE,
       platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION,
       metrics: config.env.METRICS_PORT ? `http://127.0.0.1:${config.env.METRICS_PORT}/metrics` : null,
@@ -132,7 +156,7 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
     'worker started',
   );
   try {
-    await running.worker.run();
+    await running.run();
   } finally {
     await running.close();
     logger.info('worker stopped');

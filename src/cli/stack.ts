@@ -105,11 +105,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.withWorker) {
       opts.progress('starting a worker (bundling the workflow code)…');
       const running = await createWorker({ config });
-      const worker = running.worker;
-      stack.worker = worker;
-      stack.workerRun = worker.run().finally(() => running.close());
+      stack.worker = running.worker;
+      stack.workerRun = running.run().finally(() => running.close());
       cleanups.push(async () => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
+        running.shutdown();
         await stack.workerRun;
       });
     }

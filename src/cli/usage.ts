@@ -24,10 +24,11 @@ export function intOption(value: string | undefined, name: string, fallback: num
   return n;
 }
 
+/** Flags override the environment; the environment (TEMPORAL_ADDRESS, TLS, API key, profile) is read by envconfig. */
 export function temporalTarget(values: { address?: string; namespace?: string; 'task-queue'?: string }) {
   return {
-    address: values.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    namespace: values.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+    address: values.address,
+    namespace: values.namespace,
     taskQueue: values['task-queue'] ?? process.env.TEMPORAL_TASK_QUEUE ?? 'pin-rotation',
   };
 }

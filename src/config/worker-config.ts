@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDuration } from '../pins/duration';
+import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
 import { TASK_QUEUE } from '../workflows/types';
 
 /**
@@ -21,8 +22,9 @@ const port = z.coerce.number().int().min(0).max(65535);
 
 export const workerEnvSchema = z
   .object({
-    TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    // Connection details (address, namespace, TLS, API key) follow @temporalio/envconfig: see src/temporal/connection.ts.
+    TEMPORAL_ADDRESS: z.string().min(1).optional(),
+    TEMPORAL_NAMESPACE: z.string().min(1).optional(),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
     GENESYS_CLIENT_ID: z.string().min(1),
     GENESYS_CLIENT_SECRET: z.string().min(1),
@@ -41,6 +43,7 @@ export const workerEnvSchema = z
     EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
     AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
     METRICS_PORT: port.optional(),
+    PLATFORM_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.GENESYS_REGION || env.GENESYS_GATEWAY_URL, {
@@ -52,6 +55,7 @@ export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
 export interface WorkerConfig {
   env: WorkerEnv;
+  temporal: TemporalTarget;
   trustPem: string;
   mtlsCaPem?: string;
   minRemainingMs: number;
@@ -79,8 +83,15 @@ export function loadWorkerConfig(source: Record<string, string | undefined>): Wo
       throw new ConfigError([`${name}: cannot use ${path}: ${err instanceof Error ? err.message : String(err)}`]);
     }
   };
+  let temporal: TemporalTarget;
+  try {
+    temporal = temporalTargetFrom(source);
+  } catch (err) {
+    throw new ConfigError([`TEMPORAL_* / TEMPORAL_CONFIG_FILE: ${err instanceof Error ? err.message : String(err)}`]);
+  }
   return {
     env,
+    temporal,
     trustPem: readPem('PIN_TRUST_BUNDLE', env.PIN_TRUST_BUNDLE),
     mtlsCaPem: env.GENESYS_MTLS_CA_FILE ? readPem('GENESYS_MTLS_CA_FILE', env.GENESYS_MTLS_CA_FILE) : undefined,
     minRemainingMs: parseDuration(env.PIN_MIN_REMAINING),

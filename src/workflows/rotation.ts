@@ -22,7 +22,7 @@ import { PlanError, pinMatchRate, pinsEqual, planFinalize, planRotation } from '
 import type { Pin } from '../pins/types';
 import { parseWorkflowDuration } from './duration';
 import { ClientIdKey, RotationStatusKey, ServiceIdKey } from './search-attributes';
-import type { RotationError, RotationInput, RotationPhase, RotationResult, RotationStatus } from './types';
+import { platformTaskQueue, type RotationError, type RotationInput, type RotationPhase, type RotationResult, type RotationStatus } from './types';
 
 /** Signals and the query an operator (CLI, UI) or an upstream system uses. */
 export const approveSignal = defineSignal<[{ by?: string }?]>('approve');
@@ -97,6 +97,7 @@ function activityProxies(tuning: RetryTuning) {
     backoffCoefficient: 2,
   };
   const platform: ActivityOptions = {
+    taskQueue: platformTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '30s',
     retry: { ...retry, maximumAttempts: tuning.maximumAttempts },
   };

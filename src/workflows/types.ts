@@ -5,6 +5,11 @@ import type { CertificateInfo, Pin } from '../pins/types';
 export const TASK_QUEUE = 'pin-rotation';
 export const WORKFLOW_TYPE = 'pinRotation';
 
+/** Platform calls run on their own queue, whose rate the server caps for all workers together. */
+export function platformTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-platform`;
+}
+
 export function rotationWorkflowId(clientId: string): string {
   return `pin-rotation/${clientId}`;
 }

@@ -40,6 +40,7 @@ export interface Harness {
 
 let current: Harness | undefined;
 let workerRun: Promise<void> | undefined;
+let stopWorkers: (() => void) | undefined;
 
 export function harness(): Harness {
   if (!current) throw new Error('integration harness not started');
@@ -93,8 +94,10 @@ export async function startHarness(): Promise<Harness> {
     AUDIT_LOG_PATH: auditPath,
     LOG_LEVEL: 'warn',
   });
-  const { worker } = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle });
-  workerRun = worker.run();
+  const running = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle });
+  const worker = running.worker;
+  workerRun = running.run();
+  stopWorkers = () => running.shutdown();
   current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, uiUrl: `http://127.0.0.1:${uiPort}`, httpUrl: `http://127.0.0.1:${httpPort}` };
   return current;
 }
@@ -103,7 +106,7 @@ export async function stopHarness(): Promise<void> {
   if (!current) return;
   const h = current;
   current = undefined;
-  h.worker.shutdown();
+  stopWorkers?.();
   await workerRun;
   await h.env.teardown();
   await h.emulator.close();
