@@ -1,6 +1,7 @@
 import { Client, Connection, type ConnectionOptions, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { certificateBlocksOnly } from './activities/cert-source';
+import { codecFromEnv } from './codec/aes-gcm';
 import { temporalTargetFrom } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
 import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './workflows/types';
@@ -16,7 +17,9 @@ export interface ClientOptions {
 export async function connectClient(opts: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
   const target = temporalTargetFrom(env, opts);
   const connection = await Connection.connect({ ...(target.connectionOptions as ConnectionOptions), connectTimeout: 10_000 });
-  return new Client({ connection, namespace: target.namespace });
+  // With PAYLOAD_CODEC_KEY set, what this client sends and reads is encrypted like the worker's payloads.
+  const codec = codecFromEnv(env);
+  return new Client({ connection, namespace: target.namespace, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });
 }
 
 export class RotationAlreadyRunningError extends Error {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { AesGcmCodec, codecFromEnv } from '../codec/aes-gcm';
 import { parseDuration } from '../pins/duration';
 import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
 import { TASK_QUEUE } from '../workflows/types';
@@ -44,6 +45,8 @@ export const workerEnvSchema = z
     AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
     METRICS_PORT: port.optional(),
     PLATFORM_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
+    PAYLOAD_CODEC_KEY: z.string().min(1).optional(),
+    PAYLOAD_CODEC_KEY_ID: z.string().min(1).max(64).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.GENESYS_REGION || env.GENESYS_GATEWAY_URL, {
@@ -56,6 +59,8 @@ export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 export interface WorkerConfig {
   env: WorkerEnv;
   temporal: TemporalTarget;
+  /** Encrypts workflow payloads when PAYLOAD_CODEC_KEY is set. */
+  codec?: AesGcmCodec;
   trustPem: string;
   mtlsCaPem?: string;
   minRemainingMs: number;
@@ -89,9 +94,16 @@ export function loadWorkerConfig(source: Record<string, string | undefined>): Wo
   } catch (err) {
     throw new ConfigError([`TEMPORAL_* / TEMPORAL_CONFIG_FILE: ${err instanceof Error ? err.message : String(err)}`]);
   }
+  let codec: AesGcmCodec | undefined;
+  try {
+    codec = codecFromEnv({ PAYLOAD_CODEC_KEY: env.PAYLOAD_CODEC_KEY, PAYLOAD_CODEC_KEY_ID: env.PAYLOAD_CODEC_KEY_ID });
+  } catch (err) {
+    throw new ConfigError([`PAYLOAD_CODEC_KEY: ${err instanceof Error ? err.message : String(err)}`]);
+  }
   return {
     env,
     temporal,
+    codec,
     trustPem: readPem('PIN_TRUST_BUNDLE', env.PIN_TRUST_BUNDLE),
     mtlsCaPem: env.GENESYS_MTLS_CA_FILE ? readPem('GENESYS_MTLS_CA_FILE', env.GENESYS_MTLS_CA_FILE) : undefined,
     minRemainingMs: parseDuration(env.PIN_MIN_REMAINING),

@@ -15,6 +15,7 @@ import { describeCertificate, pinFromInfo } from '../../src/pins/digest';
 import type { Pin } from '../../src/pins/types';
 import { ensureTemporalCli } from '../../src/temporal/cli-binary';
 import { freePort } from '../../src/temporal/net';
+import { createLogger } from '../../src/logging';
 import { createWorker } from '../../src/worker';
 import type { AuditRecord } from '../../src/activities/audit';
 
@@ -36,6 +37,22 @@ export interface Harness {
   httpUrl: string;
   dir: string;
   bundle: WorkflowBundleWithSourceMap;
+  logger: ReturnType<typeof createLogger>;
+}
+
+/** Every log line the worker and the emulator wrote during the run (scanned for secrets at the end). */
+export const capturedLogs: string[] = [];
+/** Every private key the emulator CA issued during the run (none may appear anywhere else). */
+export const issuedPrivateKeys: string[] = [];
+/** Secrets of the run: the worker's OAuth secret, the webhook token and secret, the admin token. */
+export const runSecrets: Record<string, string> = {};
+
+class RecordingAdmin extends EmulatorAdmin {
+  override async issueCertificate(request: Parameters<EmulatorAdmin['issueCertificate']>[0]) {
+    const issued = await super.issueCertificate(request);
+    issuedPrivateKeys.push(issued.privateKeyPem);
+    return issued;
+  }
 }
 
 let current: Harness | undefined;
@@ -67,12 +84,15 @@ export async function startHarness(): Promise<Harness> {
     },
   });
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never });
-  const emulator = await startEmulator({ rateLimitPerMinute: 0 });
-  const admin = new EmulatorAdmin(emulator.url, emulator.adminToken);
+  // Debug level, kept in memory: the test output stays quiet and the secrets scan sees every line.
+  const logger = createLogger('debug', { write: (line: string) => void capturedLogs.push(line) });
+  const emulator = await startEmulator({ rateLimitPerMinute: 0, logger });
+  const admin = new RecordingAdmin(emulator.url, emulator.adminToken);
   const dir = mkdtempSync(join(tmpdir(), 'pinrotate-it-'));
   const caPath = join(dir, 'ca.pem');
   writeFileSync(caPath, emulator.caCertificatePem);
   const secret = randomBytes(18).toString('base64url');
+  Object.assign(runSecrets, { workerClientSecret: secret, pkiToken: emulator.pkiToken, pkiSecret: emulator.pkiSecret, adminToken: emulator.adminToken });
   await admin.createClient({ id: 'it-worker', name: 'integration worker', secret, mtlsRequired: false });
   const taskQueue = `it-${randomBytes(4).toString('hex')}`;
   const auditPath = join(dir, 'audit.jsonl');
@@ -92,13 +112,13 @@ export async function startHarness(): Promise<Harness> {
     EMULATOR_ADMIN_URL: emulator.url,
     EMULATOR_ADMIN_TOKEN: emulator.adminToken,
     AUDIT_LOG_PATH: auditPath,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'debug',
   });
-  const running = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle });
+  const running = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });
   const worker = running.worker;
   workerRun = running.run();
   stopWorkers = () => running.shutdown();
-  current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, uiUrl: `http://127.0.0.1:${uiPort}`, httpUrl: `http://127.0.0.1:${httpPort}` };
+  current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, logger, uiUrl: `http://127.0.0.1:${uiPort}`, httpUrl: `http://127.0.0.1:${httpPort}` };
   return current;
 }
 

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Client } from '@temporalio/client';
+import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../src/codec/aes-gcm';
+import { run as rotateCommand } from '../../src/cli/commands/rotate';
+import { startRotation } from '../../src/starter';
+import { createWorker } from '../../src/worker';
+import { FAST_RETRY, capturedLogs, harness, issue, issuedPrivateKeys, runSecrets, seedClient } from './harness';
+
+const T = { timeout: 180_000 };
+
+/** Captures what a CLI command writes, to scan its output like any other. */
+async function captureCli(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const out: string[] = [];
+  const write = (chunk: string | Uint8Array): boolean => {
+    out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+    return true;
+  };
+  const stdout = process.stdout.write;
+  const stderr = process.stderr.write;
+  process.stdout.write = write as typeof process.stdout.write;
+  process.stderr.write = write as typeof process.stderr.write;
+  try {
+    return { code: await fn(), out: out.join('') };
+  } finally {
+    process.stdout.write = stdout;
+    process.stderr.write = stderr;
+  }
+}
+
+/** The lines of a PEM private key that identify it (its first base64 lines). */
+function keyFingerprints(pem: string): string[] {
+  return pem
+    .split(/\r?\n/)
+    .filter((l) => l && !l.startsWith('-----'))
+    .slice(0, 2);
+}
+
+export function securitySuite(): void {
+  test('with PAYLOAD_CODEC_KEY, workflow payloads are stored encrypted and read back by a client holding the key', T, async () => {
+    const h = harness();
+    const codec = new AesGcmCodec(randomBytes(32), 'test-key');
+    const taskQueue = `${h.taskQueue}-enc`;
+    const running = await createWorker({
+      config: { ...h.config, codec, env: { ...h.config.env, TEMPORAL_TASK_QUEUE: taskQueue } },
+      connection: h.env.nativeConnection,
+      workflowBundle: h.bundle,
+      logger: h.logger,
+    });
+    const runAll = running.run();
+    try {
+      const id = 'encrypted-1';
+      await seedClient(id);
+      const next = await issue(id);
+      const encClient = new Client({ connection: h.env.connection, dataConverter: { payloadCodecs: [codec] } });
+      const handle = await startRotation(encClient, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY }, taskQueue);
+      const result = await handle.result();
+      assert.equal(result.status, 'finalized');
+      // Seen without the key (as Temporal's database and UI see it): ciphertext only.
+      const history = await h.client.workflow.getHandle(handle.workflowId).fetchHistory();
+      const started = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      assert.equal(Buffer.from(started?.metadata?.encoding ?? new Uint8Array()).toString(), ENCRYPTED_ENCODING);
+      const raw = JSON.stringify(history);
+      assert.ok(!raw.includes(Buffer.from('BEGIN CERTIFICATE').toString('base64').slice(0, 16)), 'no base64 of the PEM text in history');
+      assert.ok(!Buffer.from(started?.data ?? new Uint8Array()).toString('latin1').includes(id), 'the input is not readable without the key');
+      const after = await h.admin.getClient(id);
+      assert.equal(after.pins[0].sha256Spki, next.info.sha256Spki);
+    } finally {
+      running.shutdown();
+      await runAll;
+    }
+  });
+
+  test('no secret or private key appears in logs, any workflow history, the audit file or CLI error output', T, async () => {
+    const h = harness();
+    // An operator mistake on purpose: a PEM with the key in it, through the CLI.
+    const cert = await issue('secrets-cli');
+    const withKey = join(h.dir, 'with-key.pem');
+    writeFileSync(withKey, cert.certificatePem + cert.privateKeyPem);
+    const cli = await captureCli(() => rotateCommand(['--client', 'secrets-cli', '--cert', withKey, '--json', '--address', h.env.address, '--task-queue', h.taskQueue]));
+    assert.equal(cli.code, 1);
+    assert.match(cli.out, /PRIVATE_KEY_SUPPLIED/);
+
+    const haystacks: Record<string, string> = {
+      logs: capturedLogs.join(''),
+      audit: existsSync(h.auditPath) ? readFileSync(h.auditPath, 'utf8') : '',
+      cliOutput: cli.out,
+    };
+    // Every workflow the run produced, fetched from the server.
+    const histories: string[] = [];
+    for await (const wf of h.client.workflow.list()) {
+      histories.push(JSON.stringify(await h.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()));
+    }
+    assert.ok(histories.length >= 20, `scanned ${histories.length} histories`);
+    haystacks.histories = histories.join('\n');
+    assert.ok(haystacks.logs.length > 1000, 'logs were captured');
+    assert.ok(haystacks.audit.length > 0, 'the audit file was written');
+
+    const needles: Array<[string, string]> = [];
+    for (const [name, value] of Object.entries(runSecrets)) needles.push([name, value]);
+    issuedPrivateKeys.forEach((pem, i) => keyFingerprints(pem).forEach((line) => needles.push([`private key #${i}`, line])));
+    needles.push(['a PEM private key header', 'PRIVATE KEY-----']);
+    assert.ok(issuedPrivateKeys.length >= 20, `checked ${issuedPrivateKeys.length} private keys`);
+
+    const found: string[] = [];
+    for (const [where, text] of Object.entries(haystacks)) {
+      for (const [what, needle] of needles) if (needle && text.includes(needle)) found.push(`${what} in ${where}`);
+    }
+    assert.deepEqual(found, []);
+  });
+}
