@@ -16,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   finalize: { summary: 'end the overlap window now and finalize: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.finalize })) },
   schedule: { summary: 'Temporal Schedules of rotations: create|list|describe|pause|unpause|trigger|delete', load: () => import('./commands/schedule') },
   fleet: { summary: 'rotate many clients with bounded concurrency: [--clients FILE|--all] --concurrency N [--wait]', load: () => import('./commands/fleet') },
+  'codec-server': { summary: 'serve the payload codec (PAYLOAD_CODEC_KEY) to the Temporal UI: [--port 8081]', load: () => import('./commands/codec-server') },
   pins: { summary: 'print the SHA-256 pins of the certificates in a PEM file: FILE [--json]', load: () => import('./commands/pins') },
   validate: { summary: 'validate a certificate chain for pinning: FILE --trust CA.pem [--json]', load: () => import('./commands/validate') },
 };

@@ -5,6 +5,7 @@ import { rotationSuite } from './rotation.suite';
 import { fleetSuite } from './fleet.suite';
 import { sagaSuite } from './saga.suite';
 import { scheduleSuite } from './schedule.suite';
+import { securitySuite } from './security.suite';
 import { uiSuite } from './ui.suite';
 import { upstreamSuite } from './upstream.suite';
 
@@ -22,6 +23,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('schedules', scheduleSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);
-  // Last: it replays the histories the suites above produced.
+  // Last: they replay and scan what the suites above produced.
   describe('replay', replaySuite);
+  describe('security', securitySuite);
 });
