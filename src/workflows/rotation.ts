@@ -61,7 +61,7 @@ const CERTIFICATE_INVALID = 'CertificateInvalid';
 const CLIENT_NOT_FOUND = 'ClientNotFound';
 
 /** A refusal before anything changed: the rotation ends `refused` with this code. */
-class Refusal extends Error {
+export class Refusal extends Error {
   constructor(
     readonly code: string,
     message: string,
@@ -135,7 +135,7 @@ function errorOf(err: unknown): RotationError {
 
 const DEFAULT_TUNING: RetryTuning = { initialIntervalMs: 1000, maximumIntervalMs: 60_000, maximumAttempts: 12 };
 
-function validateInput(raw: unknown): { input: RotationInput; overlapMs: number; approvalTimeoutMs: number; tuning: RetryTuning } {
+export function validateInput(raw: unknown): { input: RotationInput; overlapMs: number; approvalTimeoutMs: number; tuning: RetryTuning } {
   const problems: string[] = [];
   const input = (raw ?? {}) as RotationInput;
   if (typeof raw !== 'object' || raw === null) problems.push('input must be a JSON object');
