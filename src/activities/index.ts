@@ -41,6 +41,15 @@ export interface ActivityDeps {
 }
 
 export const CERTIFICATE_INVALID = 'CertificateInvalid';
+
+/** Heartbeats when running as a Temporal activity (and is a no-op when the code is called directly). */
+function heartbeat(details?: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Not inside an activity: nothing to report to.
+  }
+}
 export const CONCURRENT_MODIFICATION = 'ConcurrentModification';
 
 export interface ValidatedCertificate {
@@ -127,6 +136,7 @@ export function createActivities(deps: ActivityDeps) {
      */
     async restorePins(input: RestoreInput): Promise<RestoreResult> {
       for (let attempt = 1; ; attempt += 1) {
+        heartbeat({ attempt });
         const current = await platformCall(() => deps.platform.getClient(input.clientId));
         if (sameChain(current.certificateChain, input.before.certificateChain) && pinsEqual(current.pins, input.before.pins)) {
           return { restored: false, client: current };
@@ -211,7 +221,7 @@ export function createActivities(deps: ActivityDeps) {
         const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
         throw ApplicationFailure.create({ message: `probe key or certificate unreadable (${code})`, type: 'ProbeInputInvalid', nonRetryable: true });
       }
-      Context.current().heartbeat();
+      heartbeat();
       return probeMtls({ baseUrl: deps.mtlsUrl, clientId: input.clientId, certificatePem: cert, keyPem: key, caPem: deps.mtlsCaPem });
     },
   };
