@@ -103,9 +103,11 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   const namespace = opts.config.temporal.namespace;
   const deps = opts.deps ?? buildDeps(opts.config, metrics);
   const activities: Activities = withActivityLogging(createActivities(deps), logger);
+  const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
   const worker = await Worker.create({
     connection,
     namespace,
+    dataConverter,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     activities,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
@@ -115,6 +117,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   const platformWorker = await Worker.create({
     connection,
     namespace,
+    dataConverter,
     taskQueue: platformTaskQueue(env.TEMPORAL_TASK_QUEUE),
     activities,
     maxTaskQueueActivitiesPerSecond: env.PLATFORM_RATE_LIMIT_PER_MINUTE / 60,

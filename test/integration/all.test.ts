@@ -16,7 +16,13 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   }, { timeout: 10 * 60_000 });
   after(async () => {
     await stopHarness();
-  });
+    // Anything still holding the event loop now is a leak (a worker polling a stopped server polls forever):
+    // leave rather than hang the run. Unref'd, so a clean exit never waits for it.
+    setTimeout(() => {
+      process.stderr.write('[harness] handles still open 15 s after teardown; exiting\n');
+      process.exit(process.exitCode ?? 1);
+    }, 15_000).unref();
+  }, { timeout: 120_000 });
   describe('rotation', rotationSuite);
   describe('saga', sagaSuite);
   describe('upstream', upstreamSuite);

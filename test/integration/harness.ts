@@ -56,8 +56,45 @@ class RecordingAdmin extends EmulatorAdmin {
 }
 
 let current: Harness | undefined;
-let workerRun: Promise<void> | undefined;
-let stopWorkers: (() => void) | undefined;
+
+type RunningWorker = Awaited<ReturnType<typeof createWorker>>;
+/** Every worker started in the run, so teardown can stop them all even when a test timed out mid-way. */
+const workers = new Set<{ running: RunningWorker; done: Promise<void> }>();
+
+/**
+ * Starts a worker owned by the harness: `stop()` ends it, and stopHarness ends any a test left behind. A worker
+ * that outlives the dev server polls forever and keeps the test process alive.
+ */
+export async function startOwnedWorker(opts: Parameters<typeof createWorker>[0]): Promise<{ running: RunningWorker; stop(): Promise<void> }> {
+  const running = await createWorker(opts);
+  const entry = { running, done: running.run() };
+  workers.add(entry);
+  return {
+    running,
+    async stop() {
+      workers.delete(entry);
+      running.shutdown();
+      await entry.done;
+    },
+  };
+}
+
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      process.stderr.write(`[harness] ${what} did not finish within ${ms} ms; going on\n`);
+      resolve();
+    }, ms);
+  });
+  try {
+    await Promise.race([p.then(() => undefined), limit]);
+  } catch (err) {
+    process.stderr.write(`[harness] ${what} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function harness(): Harness {
   if (!current) throw new Error('integration harness not started');
@@ -114,10 +151,8 @@ export async function startHarness(): Promise<Harness> {
     AUDIT_LOG_PATH: auditPath,
     LOG_LEVEL: 'debug',
   });
-  const running = await createWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });
+  const { running } = await startOwnedWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });
   const worker = running.worker;
-  workerRun = running.run();
-  stopWorkers = () => running.shutdown();
   current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, logger, uiUrl: `http://127.0.0.1:${uiPort}`, httpUrl: `http://127.0.0.1:${httpPort}` };
   return current;
 }
@@ -126,10 +161,12 @@ export async function stopHarness(): Promise<void> {
   if (!current) return;
   const h = current;
   current = undefined;
-  stopWorkers?.();
-  await workerRun;
-  await h.env.teardown();
-  await h.emulator.close();
+  const left = [...workers];
+  workers.clear();
+  for (const w of left) w.running.shutdown();
+  await within(30_000, 'worker shutdown', Promise.all(left.map((w) => w.done)));
+  await within(30_000, 'dev server teardown', h.env.teardown());
+  await within(10_000, 'emulator close', h.emulator.close());
   rmSync(h.dir, { recursive: true, force: true });
 }
 

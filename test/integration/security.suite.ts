@@ -7,8 +7,7 @@ import { Client } from '@temporalio/client';
 import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../src/codec/aes-gcm';
 import { run as rotateCommand } from '../../src/cli/commands/rotate';
 import { startRotation } from '../../src/starter';
-import { createWorker } from '../../src/worker';
-import { FAST_RETRY, capturedLogs, harness, issue, issuedPrivateKeys, runSecrets, seedClient } from './harness';
+import { FAST_RETRY, capturedLogs, harness, issue, issuedPrivateKeys, runSecrets, seedClient, startOwnedWorker } from './harness';
 
 const T = { timeout: 180_000 };
 
@@ -44,13 +43,12 @@ export function securitySuite(): void {
     const h = harness();
     const codec = new AesGcmCodec(randomBytes(32), 'test-key');
     const taskQueue = `${h.taskQueue}-enc`;
-    const running = await createWorker({
+    const owned = await startOwnedWorker({
       config: { ...h.config, codec, env: { ...h.config.env, TEMPORAL_TASK_QUEUE: taskQueue } },
       connection: h.env.nativeConnection,
       workflowBundle: h.bundle,
       logger: h.logger,
     });
-    const runAll = running.run();
     try {
       const id = 'encrypted-1';
       await seedClient(id);
@@ -69,8 +67,7 @@ export function securitySuite(): void {
       const after = await h.admin.getClient(id);
       assert.equal(after.pins[0].sha256Spki, next.info.sha256Spki);
     } finally {
-      running.shutdown();
-      await runAll;
+      await owned.stop();
     }
   });
 
