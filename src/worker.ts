@@ -4,6 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type pino from 'pino';
 import { createActivities, type ActivityDeps, type Activities } from './activities';
 import { JsonlAuditSink } from './activities/audit';
+import { createScheduleActivities } from './schedules/activities';
 import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
 import { GenesysPlatform } from './genesys/platform-client';
@@ -102,7 +103,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   const connection = opts.connection ?? (await NativeConnection.connect(opts.config.temporal.connectionOptions));
   const namespace = opts.config.temporal.namespace;
   const deps = opts.deps ?? buildDeps(opts.config, metrics);
-  const activities: Activities = withActivityLogging(createActivities(deps), logger);
+  // The rotation's activities and the scheduled run's renewal check, registered on both queues.
+  const activities: Activities & ReturnType<typeof createScheduleActivities> = withActivityLogging({ ...createActivities(deps), ...createScheduleActivities() }, logger);
   const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
   const worker = await Worker.create({
     connection,

@@ -1,2 +1,206 @@
-// Placeholder being replaced by the scheduled rotation workflow.
-export {};
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setCurrentDetails,
+  startChild,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { ScheduleActivities } from '../schedules/activities';
+import { ALREADY_RUNNING_REASON, DEFAULT_RENEW_WITHIN, issuesOnDemand, type RenewalAssessment, type ScheduledRotationInput, type ScheduledRotationResult } from '../schedules/types';
+import { parseWorkflowDuration } from './duration';
+import { pinRotation } from './rotation';
+import { ClientIdKey, ServiceIdKey } from './search-attributes';
+import { platformTaskQueue, rotationWorkflowId, type RotationInput } from './types';
+
+/**
+ * What a Temporal Schedule runs for one client (schedule id `pin-rotation-schedule/{clientId}`): decide whether a
+ * rotation is needed (fetchClient → obtainCertificate → assessRenewal) and, if so, start the rotation
+ * `pin-rotation/{clientId}` as a child. Schedule runs get a timestamp appended to their ids, so the one-rotation-
+ * per-client rule comes from the child's fixed id: a rotation already running makes this run end `skipped`.
+ */
+
+type RunActivities = Activities & ScheduleActivities;
+
+/** Set by the server on runs a Schedule starts: the schedule's id. */
+const ScheduledByIdKey = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
+
+interface RetryTuning {
+  initialIntervalMs: number;
+  maximumIntervalMs: number;
+  maximumAttempts: number;
+}
+
+// The rotation's defaults: platform calls ride out an outage of a few minutes.
+const DEFAULT_TUNING: RetryTuning = { initialIntervalMs: 1000, maximumIntervalMs: 60_000, maximumAttempts: 12 };
+
+function proxies(tuning: RetryTuning) {
+  const retry = { initialInterval: tuning.initialIntervalMs, maximumInterval: tuning.maximumIntervalMs, backoffCoefficient: 2 };
+  return {
+    // Platform reads share the rotation's rate-capped queue: the cap holds for scheduled runs too.
+    platform: proxyActivities<RunActivities>({ taskQueue: platformTaskQueue(workflowInfo().taskQueue), startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: tuning.maximumAttempts } }),
+    io: proxyActivities<RunActivities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: tuning.maximumAttempts } }),
+    local: proxyActivities<RunActivities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } }),
+    // Like the rotation's: the record is written however long it takes.
+    audit: proxyActivities<RunActivities>({ startToCloseTimeout: '20s', retry }),
+  };
+}
+
+function validate(raw: ScheduledRotationInput): { problems: string[]; renewWithinMs: number; tuning: RetryTuning } {
+  const problems: string[] = [];
+  let renewWithinMs = 0;
+  const tuning = { ...DEFAULT_TUNING };
+  if (typeof raw !== 'object' || raw === null) return { problems: ['input must be a JSON object'], renewWithinMs, tuning };
+  if (typeof raw.clientId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(raw.clientId)) {
+    problems.push('clientId must be 1-128 characters of letters, digits, ".", "_" or "-"');
+  }
+  if (typeof raw.certSource !== 'string' || raw.certSource.length === 0) problems.push('certSource must be file:PATH, https://URL or emulator-ca');
+  if (raw.serviceId !== undefined && typeof raw.serviceId !== 'string') problems.push('serviceId must be a string');
+  try {
+    renewWithinMs = parseWorkflowDuration(raw.renewWithin ?? DEFAULT_RENEW_WITHIN);
+  } catch {
+    problems.push(`renewWithin must be a duration like "30d" (got ${JSON.stringify(raw.renewWithin)})`);
+  }
+  if (raw.overlap !== undefined) {
+    try {
+      parseWorkflowDuration(raw.overlap);
+    } catch {
+      problems.push(`overlap must be a duration like "7d", "12h" or "0s" (got ${JSON.stringify(raw.overlap)})`);
+    }
+  }
+  try {
+    if (raw.retry?.initialInterval !== undefined) tuning.initialIntervalMs = Math.max(1, parseWorkflowDuration(raw.retry.initialInterval));
+    if (raw.retry?.maximumInterval !== undefined) tuning.maximumIntervalMs = Math.max(1, parseWorkflowDuration(raw.retry.maximumInterval));
+  } catch {
+    problems.push('retry.initialInterval and retry.maximumInterval must be durations like "1s"');
+  }
+  if (raw.retry?.maximumAttempts !== undefined) {
+    if (!Number.isInteger(raw.retry.maximumAttempts) || raw.retry.maximumAttempts < 1) problems.push('retry.maximumAttempts must be a positive integer');
+    else tuning.maximumAttempts = raw.retry.maximumAttempts;
+  }
+  return { problems, renewWithinMs, tuning };
+}
+
+function failureOf(err: unknown): ApplicationFailure | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause;
+  if (err instanceof ApplicationFailure) return err;
+  return undefined;
+}
+
+export async function scheduledRotation(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  const clientId = typeof input?.clientId === 'string' ? input.clientId : '';
+  const serviceId = typeof input?.serviceId === 'string' ? input.serviceId : clientId;
+  const rotationId = rotationWorkflowId(clientId);
+  let acts = proxies(DEFAULT_TUNING);
+  let assessment: RenewalAssessment | undefined;
+  let deployedPins: Awaited<ReturnType<Activities['fetchClient']>>['pins'] = [];
+
+  const show = (line: string): void => {
+    setCurrentDetails([`**Scheduled rotation check of \`${clientId}\`** (source \`${input?.certSource ?? ''}\`)`, line].join('\n\n'));
+  };
+
+  /** Ends the run; every outcome but `rotation_started` leaves its own audit line (the rotation writes its own). */
+  const end = async (outcome: ScheduledRotationResult['outcome'], code: string, reason: string, extra: Partial<ScheduledRotationResult> = {}): Promise<ScheduledRotationResult> => {
+    show(`outcome \`${outcome}\` (${code}): ${reason}`);
+    if (outcome !== 'rotation_started') {
+      const record = {
+        timestamp: new Date().toISOString(),
+        clientId,
+        serviceId,
+        workflowId: info.workflowId,
+        runId: info.runId,
+        pins: deployedPins,
+        latencyMs: Date.now() - startedAt,
+        pinMatchRate: 0,
+        status: outcome,
+        errorCode: outcome === 'no_op' ? null : code,
+        error: outcome === 'no_op' ? null : reason,
+        durationMs: Date.now() - startedAt,
+        // Beyond the rotation's fields: why a scheduled run changed nothing.
+        reason,
+        scheduledBy: info.typedSearchAttributes.get(ScheduledByIdKey) ?? null,
+      };
+      await CancellationScope.nonCancellable(() => acts.audit.writeAudit(record));
+    }
+    return {
+      outcome,
+      code,
+      reason,
+      clientId,
+      rotationWorkflowId: rotationId,
+      ...(assessment ? { deployed: assessment.deployed, source: assessment.source } : {}),
+      ...extra,
+    };
+  };
+
+  const { problems, renewWithinMs, tuning } = validate(input);
+  if (problems.length > 0) return end('refused', 'INVALID_INPUT', problems.join('; '));
+  acts = proxies(tuning);
+
+  let certificatePem = '';
+  try {
+    show('fetching the client and the source certificate');
+    const client = await acts.platform.fetchClient(clientId);
+    deployedPins = client.pins;
+    if (issuesOnDemand(input.certSource)) {
+      // Nothing to compare against: judge the deployed leaf by its expiry, and issue only when rotating.
+      assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, renewWithinMs });
+      if (assessment.decision === 'rotate') ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
+    } else {
+      ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
+      assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, sourceChain: certificatePem, renewWithinMs });
+    }
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const failure = failureOf(err);
+    if (failure) {
+      const detail = (failure.details?.[0] ?? {}) as { code?: string };
+      // Final answers (not found, bad source, bad certificate) need an operator; the rest ran out of retries.
+      return end(failure.nonRetryable ? 'refused' : 'failed', detail.code ?? failure.type ?? 'ActivityFailed', failure.message);
+    }
+    if (err instanceof ActivityFailure) return end('failed', err.cause?.name ?? 'ActivityFailed', err.cause?.message ?? err.message);
+    throw err;
+  }
+
+  if (assessment.decision === 'no_op') return end('no_op', assessment.code, assessment.reason);
+  if (assessment.decision === 'refuse') return end('refused', assessment.code, assessment.reason);
+
+  const rotationInput: RotationInput = {
+    clientId,
+    certificatePem,
+    ...(input.serviceId ? { serviceId: input.serviceId } : {}),
+    ...(input.overlap ? { overlap: input.overlap } : {}),
+    ...(input.retry ? { retry: input.retry } : {}),
+  };
+  try {
+    show(`rotating (${assessment.code}): ${assessment.reason}`);
+    const child = await startChild(pinRotation, {
+      workflowId: rotationId,
+      args: [rotationInput],
+      // The rotation owns its lifecycle (overlap for days, finalize, rollback) exactly as if the CLI had started
+      // it: this run ends once it has started, and neither its end nor its cancellation may cut the saga short.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
+      // A closed rotation of the client (finalized, rolled back, failed) never blocks the next one.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: ClientIdKey, value: clientId },
+        { key: ServiceIdKey, value: serviceId },
+      ],
+      staticSummary: `Pin rotation of ${clientId} (scheduled: ${assessment.code})`,
+    });
+    return end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return end('skipped', 'ALREADY_RUNNING', ALREADY_RUNNING_REASON);
+    throw err;
+  }
+}

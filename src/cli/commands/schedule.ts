@@ -1,4 +1,249 @@
-// Placeholder being replaced by the schedule implementation.
-export async function run(_argv: string[]): Promise<number> {
-  throw new Error('pinrotate schedule: not implemented yet');
+import { resolve } from 'node:path';
+import { describeSource } from '../../activities/cert-source';
+import { parseDuration } from '../../pins/duration';
+import {
+  createRotationSchedule,
+  deleteRotationSchedule,
+  describeRotationSchedule,
+  InvalidScheduleSpecError,
+  listRotationSchedules,
+  pauseRotationSchedule,
+  RotationScheduleExistsError,
+  RotationScheduleNotFoundError,
+  specText,
+  triggerRotationSchedule,
+  unpauseRotationSchedule,
+  type RotationScheduleDetails,
+  type RotationScheduleView,
+} from '../../schedules/client';
+import { DEFAULT_OVERLAP, DEFAULT_RENEW_WITHIN, rotationScheduleId, type RotationScheduleSpec } from '../../schedules/types';
+import { connectClient } from '../../starter';
+import { processIo, type CommandIo } from '../io';
+import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
+
+const COMMON = `  --address HOST:PORT     Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)
+  --namespace NS          (default $TEMPORAL_NAMESPACE or default)
+  --task-queue Q          task queue of the scheduled runs (default $TEMPORAL_TASK_QUEUE or pin-rotation)
+  --json                  print JSON`;
+
+const HELP = `usage: pinrotate schedule <subcommand> [options]
+
+Temporal Schedules that rotate a client's pins when needed; one schedule per client, id
+pin-rotation-schedule/{clientId}. Each run (workflow scheduledRotation) fetches the client, obtains the
+source's certificate and rotates only when the deployed leaf expires within --renew-within or the source
+holds a different leaf; otherwise it ends as a recorded no_op (an audit line). It starts the rotation as
+pin-rotation/{clientId}: when one is already running (whoever started it) the run ends "skipped".
+
+  create --client ID (--every 24h | --cron EXPR) --cert-source SRC [--service-id S] [--overlap 7d]
+         [--renew-within 30d] [--paused] [--json]
+  list [--json]
+  describe --client ID [--json]     spec, state, next runs, recent runs and their outcome
+  pause --client ID [--note TEXT]
+  unpause --client ID [--note TEXT]
+  trigger --client ID               one run now (a rotation of the client already running still wins)
+  delete --client ID                the schedule only; a rotation it started keeps running
+
+create:
+  --every D               run every D (e.g. 24h, 12h, 1d12h; at least 1m)
+  --cron EXPR             or on a cron expression (5-7 fields, UTC), e.g. "0 3 * * *"
+  --cert-source SRC       where new certificates come from, read by the worker:
+                            file:PATH     a PEM file on the worker (a relative PATH is made absolute here)
+                            https://URL   a PKI endpoint answering PEM (put no credentials in the URL)
+                            emulator-ca   the emulator's CA issues on demand (demos): a run rotates when the
+                                          deployed leaf is missing or expires within --renew-within
+  --renew-within D        rotate when the deployed leaf expires within D (default ${DEFAULT_RENEW_WITHIN})
+  --overlap D             overlap of the rotations it starts (default ${DEFAULT_OVERLAP}; 0s finalizes at once)
+  --service-id ID         service name reported to the PKI manager (default: the client id)
+  --paused                create it paused
+
+${COMMON}
+
+Exit codes: 0 done; 1 the schedule exists (create) or does not (others); 2 usage.
+`;
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function requireClient(value: string | undefined): string {
+  if (!value) throw new UsageError('--client ID is required');
+  if (!CLIENT_ID.test(value)) throw new UsageError('--client must be 1-128 letters, digits, ".", "_" or "-"');
+  return value;
+}
+
+function durationFlag(name: string, value: string | undefined, minMs = 0): void {
+  if (value === undefined) return;
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    throw new UsageError(`--${name} must be a duration like 7d, 12h, 30m or 0s (got "${value}")`);
+  }
+  if (ms < minMs) throw new UsageError(`--${name} must be at least ${minMs / 60_000}m`);
+}
+
+/** Checks the source's form here, where a mistake is cheap; the worker reads it. */
+function certSourceFlag(value: string | undefined): string {
+  if (!value) throw new UsageError('--cert-source SRC is required (file:PATH, https://URL or emulator-ca)');
+  try {
+    const { kind, location } = describeSource(value);
+    return kind === 'file' ? `file:${resolve(location)}` : value;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function line(io: CommandIo, json: boolean, value: unknown, text: string): void {
+  if (json) io.stdout.write(`${JSON.stringify(value)}\n`);
+  else io.stdout.write(`${text}\n`);
+}
+
+function fail(io: CommandIo, json: boolean, body: Record<string, unknown>, code: string, message: string): number {
+  if (json) io.stdout.write(`${JSON.stringify({ ...body, error: { code, message } })}\n`);
+  io.stderr.write(`pinrotate schedule: ${message}\n`);
+  return 1;
+}
+
+function describeView(v: RotationScheduleView): string[] {
+  return [
+    `${v.scheduleId}: ${v.spec ? specText(v.spec) : 'custom spec'}, ${v.paused ? 'paused' : 'active'}${v.note ? ` (${v.note})` : ''}`,
+    `  source ${v.certSource ?? '?'}, renew within ${v.renewWithin}, overlap ${v.overlap}, service ${v.serviceId}, task queue ${v.taskQueue ?? '?'}`,
+    `  next runs: ${v.nextActionTimes.length ? v.nextActionTimes.slice(0, 3).join(', ') : '(none)'}`,
+  ];
+}
+
+function describeDetails(d: RotationScheduleDetails): string {
+  const lines = describeView(d);
+  lines.push(`  runs taken: ${d.numActionsTaken}, skipped while one was running: ${d.numActionsSkippedOverlap}`);
+  if (d.recentActions.length === 0) lines.push('  no runs yet');
+  for (const a of d.recentActions) {
+    const outcome = a.outcome ? `${a.outcome} (${a.code}): ${a.reason}` : a.workflowStatus.toLowerCase();
+    lines.push(`  ${a.takenAt} ${a.workflowId}: ${outcome}`);
+    if (a.rotation) lines.push(`    rotation ${a.rotation.workflowId} (run ${a.rotation.runId}): ${a.rotation.status ?? a.rotation.workflowStatus.toLowerCase()}`);
+  }
+  return lines.join('\n');
+}
+
+async function withClient<T>(values: { address?: string; namespace?: string; 'task-queue'?: string }, fn: (client: Awaited<ReturnType<typeof connectClient>>, taskQueue: string) => Promise<T>): Promise<T> {
+  const target = temporalTarget(values);
+  const client = await connectClient(target);
+  try {
+    return await fn(client, target.taskQueue);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function create(argv: string[], io: CommandIo): Promise<number> {
+  const { values } = parse(argv, {
+    ...temporalOptions,
+    client: { type: 'string' },
+    every: { type: 'string' },
+    cron: { type: 'string' },
+    'cert-source': { type: 'string' },
+    'service-id': { type: 'string' },
+    overlap: { type: 'string' },
+    'renew-within': { type: 'string' },
+    paused: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  const clientId = requireClient(values.client);
+  if ((values.every === undefined) === (values.cron === undefined)) throw new UsageError('give exactly one of --every D or --cron EXPR');
+  durationFlag('every', values.every, 60_000);
+  if (values.cron !== undefined && values.cron.trim() === '') throw new UsageError('--cron needs an expression, e.g. "0 3 * * *"');
+  durationFlag('overlap', values.overlap);
+  durationFlag('renew-within', values['renew-within']);
+  const certSource = certSourceFlag(values['cert-source']);
+  const spec: RotationScheduleSpec = values.every !== undefined ? { every: values.every } : { cron: values.cron!.trim() };
+  const json = Boolean(values.json);
+  return withClient(values, async (client, taskQueue) => {
+    let details: RotationScheduleDetails;
+    try {
+      await createRotationSchedule(client, {
+        clientId,
+        certSource,
+        spec,
+        taskQueue,
+        ...(values['service-id'] ? { serviceId: values['service-id'] } : {}),
+        ...(values.overlap ? { overlap: values.overlap } : {}),
+        ...(values['renew-within'] ? { renewWithin: values['renew-within'] } : {}),
+        ...(values.paused ? { paused: true } : {}),
+      });
+      details = await describeRotationSchedule(client, clientId);
+    } catch (err) {
+      if (err instanceof RotationScheduleExistsError) return fail(io, json, { scheduleId: err.scheduleId, clientId }, 'ALREADY_EXISTS', err.message);
+      if (err instanceof InvalidScheduleSpecError) throw new UsageError(`the schedule spec was refused: ${err.message}`);
+      throw err;
+    }
+    const { recentActions: _recent, runningActions: _running, ...view } = details;
+    line(io, json, { ...view, created: true }, `created ${describeView(view).join('\n')}`);
+    return 0;
+  });
+}
+
+async function list(argv: string[], io: CommandIo): Promise<number> {
+  const { values } = parse(argv, { ...temporalOptions, json: { type: 'boolean' } });
+  return withClient(values, async (client) => {
+    const schedules = await listRotationSchedules(client);
+    const text = schedules.length ? schedules.flatMap(describeView).join('\n') : 'no rotation schedules';
+    line(io, Boolean(values.json), { schedules }, text);
+    return 0;
+  });
+}
+
+type Action = 'describe' | 'pause' | 'unpause' | 'trigger' | 'delete';
+
+async function onSchedule(action: Action, argv: string[], io: CommandIo): Promise<number> {
+  const { values } = parse(argv, {
+    ...temporalOptions,
+    client: { type: 'string' },
+    json: { type: 'boolean' },
+    ...(action === 'pause' || action === 'unpause' ? { note: { type: 'string' as const } } : {}),
+  });
+  const clientId = requireClient(values.client);
+  const note = (values as { note?: string }).note;
+  const json = Boolean(values.json);
+  const scheduleId = rotationScheduleId(clientId);
+  return withClient(values, async (client) => {
+    try {
+      switch (action) {
+        case 'describe': {
+          const details = await describeRotationSchedule(client, clientId);
+          line(io, json, details, describeDetails(details));
+          return 0;
+        }
+        case 'pause':
+          await pauseRotationSchedule(client, clientId, note);
+          line(io, json, { scheduleId, clientId, paused: true }, `paused ${scheduleId}`);
+          return 0;
+        case 'unpause':
+          await unpauseRotationSchedule(client, clientId, note);
+          line(io, json, { scheduleId, clientId, paused: false }, `unpaused ${scheduleId}`);
+          return 0;
+        case 'trigger':
+          await triggerRotationSchedule(client, clientId);
+          line(io, json, { scheduleId, clientId, triggered: true }, `triggered ${scheduleId}; follow it with \`pinrotate schedule describe --client ${clientId}\``);
+          return 0;
+        case 'delete':
+          await deleteRotationSchedule(client, clientId);
+          line(io, json, { scheduleId, clientId, deleted: true }, `deleted ${scheduleId} (a rotation it started keeps running: \`pinrotate status --client ${clientId}\`)`);
+          return 0;
+      }
+    } catch (err) {
+      if (err instanceof RotationScheduleNotFoundError) return fail(io, json, { scheduleId, clientId }, 'NOT_FOUND', `no schedule for client ${clientId} (${scheduleId})`);
+      throw err;
+    }
+  });
+}
+
+const SUBCOMMANDS = ['create', 'list', 'describe', 'pause', 'unpause', 'trigger', 'delete'] as const;
+
+export async function run(argv: string[], io: CommandIo = processIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(HELP);
+    return sub ? 0 : 2;
+  }
+  if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand "${sub}"; one of ${SUBCOMMANDS.join(', ')}`);
+  if (sub === 'create') return create(rest, io);
+  if (sub === 'list') return list(rest, io);
+  return onSchedule(sub as Action, rest, io);
 }
