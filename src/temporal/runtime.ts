@@ -5,13 +5,17 @@ import type pino from 'pino';
 let installed = false;
 
 /** Routes the SDK's own logs (worker state, activity and workflow failures) into pino as JSON lines. */
+const EXPECTED_NO_WORKFLOWS = 'No workflows registered, not polling for workflow tasks';
+
 export class PinoSdkLogger implements Logger {
   constructor(private readonly pinoLogger: pino.Logger) {}
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     const fields = { ...(meta ?? {}) } as Record<string, unknown>;
     // Failures carry the activity's error; keep its type and message, not whole objects.
     if (fields.error instanceof Error) fields.error = { name: fields.error.name, message: fields.error.message };
-    const target = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' }[level] as pino.Level;
+    let target = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' }[level] as pino.Level;
+    // The platform queue's worker runs activities only, by design: that is not worth an operator's attention.
+    if (message === EXPECTED_NO_WORKFLOWS) target = 'debug';
     this.pinoLogger[target](fields, message);
   }
   trace(message: string, meta?: LogMetadata): void {
