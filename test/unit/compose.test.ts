@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { parse } from 'yaml';
+
+// The production-shaped cluster (README "Running on a cluster") is not started by the tests; this checks its
+// structure, so a broken edit fails here rather than on an operator's first `docker compose up`.
+const COMPOSE = join(__dirname, '..', '..', '..', 'docker-compose.temporal.yml');
+
+interface Service {
+  image?: string;
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  ports?: Array<string | { published?: string | number; target?: string | number }>;
+  environment?: string[] | Record<string, string | number | boolean | null>;
+  entrypoint?: string | string[];
+  command?: string | string[];
+  healthcheck?: { test?: string | string[]; interval?: string; retries?: number; disable?: boolean };
+  volumes?: Array<string | { type?: string; source?: string; target?: string }>;
+}
+
+interface Compose {
+  services?: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+function load(): Compose {
+  const doc = parse(readFileSync(COMPOSE, 'utf8')) as Compose;
+  assert.ok(doc && typeof doc === 'object', 'the compose file is a YAML mapping');
+  return doc;
+}
+
+function service(name: string): Service {
+  const s = load().services?.[name];
+  assert.ok(s, `service ${name} is defined`);
+  return s;
+}
+
+function env(s: Service): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(s.environment)) {
+    for (const item of s.environment) {
+      const at = item.indexOf('=');
+      out[at < 0 ? item : item.slice(0, at)] = at < 0 ? '' : item.slice(at + 1);
+    }
+  } else {
+    for (const [k, v] of Object.entries(s.environment ?? {})) out[k] = v === null ? '' : String(v);
+  }
+  return out;
+}
+
+/** Host ports a service publishes, from short (`"7233:7233"`, `"127.0.0.1:8080:8080"`) or long syntax. */
+function publishedPorts(s: Service): number[] {
+  return (s.ports ?? []).map((p) => {
+    if (typeof p === 'object') return Number(p.published);
+    const parts = String(p).split('/')[0].split(':');
+    assert.ok(parts.length >= 2, `port ${p} is published to the host, not only exposed`);
+    return Number(parts[parts.length - 2]);
+  });
+}
+
+function commandText(s: Service): string {
+  const part = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(' ') : (v ?? ''));
+  return `${part(s.entrypoint)} ${part(s.command)}`.replace(/\s+/g, ' ');
+}
+
+describe('docker-compose.temporal.yml', () => {
+  test('defines PostgreSQL, the Temporal server, its admin tools and the Web UI', () => {
+    const names = Object.keys(load().services ?? {});
+    for (const name of ['postgresql', 'temporal', 'temporal-admin-tools', 'temporal-ui']) assert.ok(names.includes(name), `service ${name} in [${names.join(', ')}]`);
+  });
+
+  test('every image is pinned to a version tag, never latest or untagged', () => {
+    const services = load().services ?? {};
+    for (const [name, s] of Object.entries(services)) {
+      assert.ok(s.image, `${name} has an image`);
+      const tag = /^[^@]+:([^:/@]+)$/.exec(s.image)?.[1];
+      assert.ok(tag, `${name} image ${s.image} has a tag`);
+      assert.notEqual(tag, 'latest', `${name} image ${s.image} is not latest`);
+      assert.match(tag, /^v?\d+\.\d+(\.\d+)?/, `${name} image ${s.image} is tagged with a version number`);
+    }
+  });
+
+  test('the Temporal server starts only once PostgreSQL is healthy', () => {
+    const deps = service('temporal').depends_on;
+    assert.ok(deps && !Array.isArray(deps), 'temporal uses the long depends_on form, which carries a condition');
+    assert.equal(deps.postgresql?.condition, 'service_healthy');
+  });
+
+  test('PostgreSQL has a healthcheck and keeps its data in a named volume', () => {
+    const pg = service('postgresql');
+    assert.ok(pg.healthcheck && !pg.healthcheck.disable, 'postgresql has a healthcheck');
+    const probe = Array.isArray(pg.healthcheck.test) ? pg.healthcheck.test.join(' ') : (pg.healthcheck.test ?? '');
+    assert.match(probe, /pg_isready/);
+    const declared = Object.keys(load().volumes ?? {});
+    const data = (pg.volumes ?? [])
+      .map((v) => (typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : { source: v.source, target: v.target }))
+      .find((v) => v.target === '/var/lib/postgresql/data');
+    assert.ok(data, 'a volume is mounted at /var/lib/postgresql/data');
+    // A named volume, not a bind mount of a host path.
+    assert.ok(data.source && !/^[./~]/.test(data.source), `volume source ${data.source} is a name`);
+    assert.ok(declared.includes(data.source), `volume ${data.source} is declared under top-level volumes`);
+  });
+
+  test('publishes the frontend on 7233 and the Web UI on 8080', () => {
+    assert.ok(publishedPorts(service('temporal')).includes(7233), 'temporal publishes 7233');
+    assert.ok(publishedPorts(service('temporal-ui')).includes(8080), 'temporal-ui publishes 8080');
+  });
+
+  test('the admin tools register ClientId, ServiceId and RotationStatus as Keyword search attributes', () => {
+    const cmd = commandText(service('temporal-admin-tools'));
+    assert.match(cmd, /search-attribute create/);
+    for (const name of ['ClientId', 'ServiceId', 'RotationStatus']) {
+      assert.match(cmd, new RegExp(`--name ${name} --type Keyword\\b`), `${name} is registered as Keyword`);
+    }
+  });
+
+  test("the Web UI talks to the Temporal server's frontend", () => {
+    assert.equal(env(service('temporal-ui')).TEMPORAL_ADDRESS, 'temporal:7233');
+  });
+});
