@@ -209,6 +209,15 @@ export async function pinRotation(rawInput: RotationInput): Promise<RotationResu
   return result;
 }
 
+function sameChain(a: string, b: string): boolean {
+  return a.replace(/\r\n/g, '\n').trim() === b.replace(/\r\n/g, '\n').trim();
+}
+
+/** The client holds exactly `pins` (and `certificateChain`, when the write set one). */
+function holdsWrite(client: OAuthClientState, certificateChain: string | undefined, pins: Pin[]): boolean {
+  return pinsEqual(client.pins, pins) && (certificateChain === undefined || sameChain(client.certificateChain, certificateChain));
+}
+
 interface Upstream {
   latest?: CertificateIssued;
   consumed?: CertificateIssued;
@@ -355,6 +364,9 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
       if (failureOf(err)?.type !== VERSION_CONFLICT) throw err;
       state.lastError = errorOf(err);
       const fresh = await acts.platform.fetchClient(input.clientId);
+      // A retried PATCH whose first attempt landed (its answer lost to a timeout, a reset or a worker crash) is
+      // refused 409 by its own write: the platform already holds what we planned, so that is the result.
+      if (holdsWrite(fresh, certificateChain, pins) && patched('own-write-on-conflict-v1')) return fresh;
       const replanned = replan(fresh);
       state.plannedPins = replanned;
       return acts.platform.applyPins({ clientId: input.clientId, version: fresh.version, certificateChain, pins: replanned });

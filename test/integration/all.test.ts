@@ -3,6 +3,7 @@ import { startHarness, stopHarness } from './harness';
 import { replaySuite } from './replay.suite';
 import { rotationSuite } from './rotation.suite';
 import { fleetSuite } from './fleet.suite';
+import { lostAnswerSuite } from './lost-answer.suite';
 import { sagaSuite } from './saga.suite';
 import { scheduleSuite } from './schedule.suite';
 import { securitySuite } from './security.suite';
@@ -29,6 +30,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('schedules', scheduleSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);
+  describe('lost answers', lostAnswerSuite);
   // Last: they replay and scan what the suites above produced.
   describe('replay', replaySuite);
   describe('security', securitySuite);

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FailureType, PlatformError } from '../../src/genesys/errors';
+import type { PlatformPort } from '../../src/genesys/types';
+import { startRotation } from '../../src/starter';
+import { buildDeps } from '../../src/worker';
+import { FAST_RETRY, harness, issue, seedClient, startOwnedWorker } from './harness';
+
+const T = { timeout: 120_000 };
+
+/**
+ * The platform processes a PATCH but its answer never arrives (a timeout, a gateway reset, a worker crash after
+ * the write): the retry is refused 409 by the rotation's own write. Found by `npm run chaos` (a short-overlap
+ * rotation rolled back with VersionConflict after its finalize PATCH's answer was lost).
+ */
+function losingAnswers(platform: PlatformPort, lose: (n: number) => boolean): PlatformPort {
+  let patches = 0;
+  return {
+    getClient: (id) => platform.getClient(id),
+    listClients: platform.listClients?.bind(platform),
+    async patchClient(id, patch) {
+      const result = await platform.patchClient(id, patch);
+      patches += 1;
+      if (lose(patches)) throw new PlatformError(`PATCH client ${id}: ECONNRESET`, { type: FailureType.Unavailable, code: 'ECONNRESET' });
+      return result;
+    },
+  };
+}
+
+export function lostAnswerSuite(): void {
+  for (const [what, lostPatch] of [
+    ['apply', 1],
+    ['finalize', 2],
+  ] as const) {
+    test(`a lost answer to the ${what} PATCH: the retry's 409 meets its own write and the rotation finalizes`, T, async () => {
+      const h = harness();
+      const taskQueue = `${h.taskQueue}-lost-${what}`;
+      const deps = buildDeps(h.config);
+      const owned = await startOwnedWorker({
+        config: { ...h.config, env: { ...h.config.env, TEMPORAL_TASK_QUEUE: taskQueue } },
+        connection: h.env.nativeConnection,
+        workflowBundle: h.bundle,
+        logger: h.logger,
+        deps: { ...deps, platform: losingAnswers(deps.platform, (n) => n === lostPatch) },
+      });
+      try {
+        const id = `lost-answer-${what}`;
+        await seedClient(id);
+        const next = await issue(id);
+        const handle = await startRotation(h.client, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY }, taskQueue);
+        const result = await handle.result();
+        assert.equal(result.status, 'finalized', JSON.stringify(result.error));
+        const after = await h.admin.getClient(id);
+        assert.deepEqual(
+          after.pins.map((p) => `${p.role}:${p.sha256Spki}`),
+          [`primary:${next.info.sha256Spki}`],
+        );
+        // Seed, apply, finalize: the lost answer cost no extra write.
+        assert.equal(after.version, 3);
+      } finally {
+        await owned.stop();
+      }
+    });
+  }
+}
