@@ -493,7 +493,11 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
         state.pins = restored.client.pins;
         if (restored.restored || announced) await notify('rotation_rolled_back', restored.client.pins);
         state.timestamps.rolledBack = new Date().toISOString();
-        return finish(restored.restored || announced ? 'rolled_back' : 'failed', error);
+        // The platform holds the previous chain and pins again. If a write of ours is known to have landed (its
+        // answer came back, or the PKI manager was told), this is a rollback, even when restorePins found it already
+        // restored (an earlier attempt whose answer was lost). Otherwise the write never landed: nothing changed.
+        const landed = restored.restored || announced || state.timestamps.applied !== undefined;
+        return finish(landed ? 'rolled_back' : 'failed', error);
       } catch (compErr) {
         const compError = errorOf(compErr);
         return finish('failed', { code: `COMPENSATION_FAILED`, message: `${error.code}: ${error.message}; compensation failed: ${compError.code}: ${compError.message}` });

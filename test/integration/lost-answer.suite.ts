@@ -27,7 +27,45 @@ function losingAnswers(platform: PlatformPort, lose: (n: number) => boolean): Pl
   };
 }
 
+async function withLosingWorker<T>(name: string, lostPatch: number, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const h = harness();
+  const taskQueue = `${h.taskQueue}-lost-${name}`;
+  const deps = buildDeps(h.config);
+  const owned = await startOwnedWorker({
+    config: { ...h.config, env: { ...h.config.env, TEMPORAL_TASK_QUEUE: taskQueue } },
+    connection: h.env.nativeConnection,
+    workflowBundle: h.bundle,
+    logger: h.logger,
+    deps: { ...deps, platform: losingAnswers(deps.platform, (n) => n === lostPatch) },
+  });
+  try {
+    return await fn(taskQueue);
+  } finally {
+    await owned.stop();
+  }
+}
+
 export function lostAnswerSuite(): void {
+  test('a lost answer to the restore PATCH: the retry finds the client restored and the rotation ends rolled_back', T, async () => {
+    const h = harness();
+    const id = 'lost-answer-restore';
+    const seeded = await seedClient(id);
+    const next = await issue(id);
+    // The PKI manager refuses the rotation: the saga restores, and the restore's answer (PATCH #2) is lost.
+    await h.admin.failWebhooks({ status: 400, times: 1 });
+    const result = await withLosingWorker('restore', 2, async (taskQueue) => {
+      const handle = await startRotation(h.client, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY }, taskQueue);
+      return handle.result();
+    });
+    assert.equal(result.status, 'rolled_back', JSON.stringify(result.error));
+    assert.equal(result.error?.code, 'PkiRejected');
+    const after = await h.admin.getClient(id);
+    assert.equal(after.certificateChain, seeded.certificatePem);
+    assert.deepEqual(after.pins.map((p) => `${p.role}:${p.sha256Spki}`), [`primary:${seeded.spki}`]);
+    // Seed, apply, restore: the retried restore wrote nothing more.
+    assert.equal(after.version, 3);
+  });
+
   for (const [what, lostPatch] of [
     ['apply', 1],
     ['finalize', 2],
