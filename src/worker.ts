@@ -75,7 +75,12 @@ export interface CreateWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   deps?: ActivityDeps;
   logger?: pino.Logger;
+  /** Slot and cache sizes (the bench tries them); the SDK's defaults otherwise. */
+  tuning?: WorkerTuning;
 }
+
+/** Worker options that change capacity, never behaviour: every reliability guarantee holds with any values. */
+export type WorkerTuning = Pick<WorkerOptions, 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows' | 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskPolls' | 'maxConcurrentActivityTaskPolls'>;
 
 export interface RunningWorker {
   /** Workflows and the activities that do not call the platform. */
@@ -106,12 +111,14 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   // The rotation's activities and the scheduled run's renewal check, registered on both queues.
   const activities: Activities & ReturnType<typeof createScheduleActivities> = withActivityLogging({ ...createActivities(deps), ...createScheduleActivities() }, logger);
   const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
+  const tuning: WorkerTuning = opts.tuning ?? {};
   const worker = await Worker.create({
     connection,
     namespace,
     dataConverter,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     activities,
+    ...tuning,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
   });
   // Every platform call goes through this queue. The server enforces maxTaskQueueActivitiesPerSecond for the
@@ -123,6 +130,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
     taskQueue: platformTaskQueue(env.TEMPORAL_TASK_QUEUE),
     activities,
     maxTaskQueueActivitiesPerSecond: env.PLATFORM_RATE_LIMIT_PER_MINUTE / 60,
+    ...(tuning.maxConcurrentActivityTaskExecutions ? { maxConcurrentActivityTaskExecutions: tuning.maxConcurrentActivityTaskExecutions } : {}),
+    ...(tuning.maxConcurrentActivityTaskPolls ? { maxConcurrentActivityTaskPolls: tuning.maxConcurrentActivityTaskPolls } : {}),
   });
   const metricsServer = env.METRICS_PORT
     ? await startMetricsServer({ port: env.METRICS_PORT, metrics, runtimeMetricsUrl: runtimeMetricsPort ? `http://127.0.0.1:${runtimeMetricsPort}/metrics` : undefined })

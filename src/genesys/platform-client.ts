@@ -1,6 +1,7 @@
 import platformClient from 'purecloud-platform-client-v2';
 import { FailureType, PlatformError, parseRetryAfter, typeForStatus } from './errors';
 import type { RotationMetrics } from '../metrics/registry';
+import { RatePacer } from './rate-pacer';
 import { TokenCache } from './token-cache';
 import type { ClientPage, ClientPatch, OAuthClientState, PlatformPort, RateLimitInfo } from './types';
 
@@ -117,6 +118,7 @@ export function classifySdkError(err: unknown, what: string): PlatformError | Er
 export class GenesysPlatform implements PlatformPort {
   readonly api: ApiClient;
   readonly tokens: TokenCache;
+  readonly pacer: RatePacer;
   lastRateLimit?: RateLimitInfo;
   requests = 0;
 
@@ -127,6 +129,7 @@ export class GenesysPlatform implements PlatformPort {
   ) {
     this.api = createApiClient(conn);
     this.tokens = new TokenCache(() => this.grant(), now);
+    this.pacer = new RatePacer(now);
   }
 
   private async grant(): Promise<{ accessToken: string; expiresInSeconds: number }> {
@@ -150,19 +153,30 @@ export class GenesysPlatform implements PlatformPort {
   private async call(what: string, fn: () => Promise<unknown>): Promise<ExtendedResponse> {
     const method = what.split(' ')[0];
     for (let attempt = 0; ; attempt += 1) {
-      const token = await this.tokens.get();
+      await this.pacer.beforeRequest();
+      let token: string;
+      try {
+        token = await this.tokens.get();
+      } catch (err) {
+        this.pacer.answered(undefined);
+        throw err;
+      }
       this.api.setAccessToken(token);
       try {
         this.requests += 1;
         const res = (await fn()) as ExtendedResponse;
         this.count(method, res.status);
-        this.lastRateLimit = rateLimitFrom(res.headers) ?? this.lastRateLimit;
+        const window = rateLimitFrom(res.headers);
+        this.pacer.answered(window);
+        this.lastRateLimit = window ?? this.lastRateLimit;
         return res;
       } catch (err) {
         const classified = classifySdkError(err, what);
         const ext = err as Partial<ExtendedResponse>;
         this.count(method, classified instanceof PlatformError ? classified.status : undefined);
-        this.lastRateLimit = rateLimitFrom(ext?.headers) ?? this.lastRateLimit;
+        const window = rateLimitFrom(ext?.headers ?? (ext as { response?: { headers?: Record<string, unknown> } })?.response?.headers);
+        this.pacer.answered(window);
+        this.lastRateLimit = window ?? this.lastRateLimit;
         if (classified instanceof PlatformError && classified.status === 401 && attempt === 0) {
           this.tokens.invalidate(token);
           continue;
