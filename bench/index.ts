@@ -8,6 +8,7 @@
  *     [--dynamic-config KEY=VALUE ...]   (dev server dynamic config, e.g. matching.numTaskqueueReadPartitions=1)
  *
  * Writes DIR/<scenario>-<timestamp>.json per scenario and DIR/latest.json (default DIR bench/results).
+ * BENCH_WORKER_NODE_OPTIONS passes V8 flags to the worker process alone, e.g. --max-old-space-size=128.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -27,7 +28,8 @@ type Scenario = (typeof SCENARIOS)[number];
 
 const USAGE = `usage: npm run bench -- [${SCENARIOS.join('|')} ...] [--scenario a,b] [--quick] [--json] [--out DIR] [--cpu-prof]
   [--log-level LEVEL] [--cert-source file|emulator-ca] [--sizes 100,1000] [--clients N] [--limit N] [--concurrency N]
-  [--rotations N] [--tuning '{"maxCachedWorkflows":100}'] [--dynamic-config KEY=VALUE ...]`;
+  [--rotations N] [--tuning '{"maxCachedWorkflows":100}'] [--dynamic-config KEY=VALUE ...]
+environment: BENCH_WORKER_NODE_OPTIONS="--max-old-space-size=128" (V8 flags for the worker process alone)`;
 
 class UsageError extends Error {}
 

@@ -172,7 +172,8 @@ export async function startWorkerProcess(
   const metricsPort = Number(env.METRICS_PORT) || (await freePort());
   const child = fork(require.resolve('./worker-process'), [], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, METRICS_PORT: String(metricsPort), BENCH_BUNDLE_PATH: temporal.bundlePath, BENCH_WORKER_TUNING: JSON.stringify(opts.tuning ?? {}) },
-    execArgv: ['--expose-gc', ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])],
+    // BENCH_WORKER_NODE_OPTIONS: V8 flags for the worker alone (e.g. --max-old-space-size=96), to try heap limits.
+    execArgv: ['--expose-gc', ...(process.env.BENCH_WORKER_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   const stderr: string[] = [];

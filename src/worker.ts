@@ -111,7 +111,10 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   // The rotation's activities and the scheduled run's renewal check, registered on both queues.
   const activities: Activities & ReturnType<typeof createScheduleActivities> = withActivityLogging({ ...createActivities(deps), ...createScheduleActivities() }, logger);
   const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
-  const tuning: WorkerTuning = opts.tuning ?? {};
+  const tuning: WorkerTuning = {
+    ...(env.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS } : {}),
+    ...opts.tuning,
+  };
   const worker = await Worker.create({
     connection,
     namespace,
