@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { TASK_QUEUE, platformTaskQueue } from '../../src/workflows/types';
 
 // The production-shaped cluster (README "Running on a cluster") is not started by the tests; this checks its
 // structure, so a broken edit fails here rather than on an operator's first `docker compose up`.
-const COMPOSE = join(__dirname, '..', '..', '..', 'docker-compose.temporal.yml');
+const ROOT = join(__dirname, '..', '..', '..');
+const COMPOSE = join(ROOT, 'docker-compose.temporal.yml');
 
 interface Service {
   image?: string;
@@ -112,6 +114,30 @@ describe('docker-compose.temporal.yml', () => {
     assert.match(cmd, /search-attribute create/);
     for (const name of ['ClientId', 'ServiceId', 'RotationStatus']) {
       assert.match(cmd, new RegExp(`--name ${name} --type Keyword\\b`), `${name} is registered as Keyword`);
+    }
+  });
+
+  test('the server loads the dynamic config file, with one partition for the platform task queue', () => {
+    const temporal = service('temporal');
+    const path = env(temporal).DYNAMIC_CONFIG_FILE_PATH;
+    assert.ok(path, 'DYNAMIC_CONFIG_FILE_PATH is set');
+    // The image runs from /etc/temporal, so a relative path resolves there.
+    const inContainer = path.startsWith('/') ? path : `/etc/temporal/${path}`;
+    const mount = (temporal.volumes ?? [])
+      .map((v) => (typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : { source: v.source, target: v.target }))
+      .find((v) => v.target === inContainer);
+    assert.ok(mount?.source, `a host file is mounted at ${inContainer}`);
+    assert.match(mount.source, /^\.\//, 'the mounted file is a path in this repository');
+    const config = parse(readFileSync(join(ROOT, mount.source), 'utf8')) as Record<string, Array<{ value: unknown; constraints?: Record<string, unknown> }>>;
+    for (const [key, entries] of Object.entries(config)) {
+      assert.ok(Array.isArray(entries) && entries.length > 0, `${key} is a list of values`);
+      for (const e of entries) assert.ok('value' in e && typeof (e.constraints ?? {}) === 'object', `${key} entries have a value and constraints`);
+    }
+    const queue = platformTaskQueue(TASK_QUEUE);
+    for (const key of ['matching.numTaskqueueReadPartitions', 'matching.numTaskqueueWritePartitions']) {
+      const entry = config[key]?.find((e) => e.constraints?.taskQueueName === queue);
+      assert.ok(entry, `${key} is set for ${queue}`);
+      assert.equal(entry.value, 1, `${key} for ${queue}`);
     }
   });
 
