@@ -57,6 +57,8 @@ function checkAnnouncement(issued: CertificateIssued): void {
 
 // Failure types raised by activities (src/genesys/errors.ts, src/activities); matched by type, never by message.
 const VERSION_CONFLICT = 'VersionConflict';
+/** 409s met by one PATCH (each followed by a re-read and a re-plan) before the rotation gives up on it. */
+const MAX_CONFLICT_ROUNDS = 3;
 const CERTIFICATE_INVALID = 'CertificateInvalid';
 const CLIENT_NOT_FOUND = 'ClientNotFound';
 
@@ -356,20 +358,28 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
     if (rollbackReason !== undefined) throw new RollbackRequested('ROLLBACK_REQUESTED', rollbackReason);
   };
 
-  /** PATCH with the version we hold; on 409 re-read, re-plan with `replan`, and try once more. */
+  /**
+   * PATCH with the version we hold; on 409 re-read, re-plan with `replan`, and try again, at most
+   * MAX_CONFLICT_ROUNDS times. A 409 can also be our own write: a retried PATCH whose first attempt landed (its
+   * answer lost to a timeout, a reset or a worker crash) is refused by that write, and then the platform already
+   * holds what we planned, so that is the result.
+   */
   const patchWithReplan = async (version: number, certificateChain: string | undefined, pins: Pin[], replan: (fresh: OAuthClientState) => Pin[]): Promise<OAuthClientState> => {
-    try {
-      return await acts.platform.applyPins({ clientId: input.clientId, version, certificateChain, pins });
-    } catch (err) {
-      if (failureOf(err)?.type !== VERSION_CONFLICT) throw err;
-      state.lastError = errorOf(err);
-      const fresh = await acts.platform.fetchClient(input.clientId);
-      // A retried PATCH whose first attempt landed (its answer lost to a timeout, a reset or a worker crash) is
-      // refused 409 by its own write: the platform already holds what we planned, so that is the result.
-      if (holdsWrite(fresh, certificateChain, pins) && patched('own-write-on-conflict-v1')) return fresh;
-      const replanned = replan(fresh);
-      state.plannedPins = replanned;
-      return acts.platform.applyPins({ clientId: input.clientId, version: fresh.version, certificateChain, pins: replanned });
+    let attempt = { version, pins };
+    for (let conflicts = 0; ; conflicts++) {
+      try {
+        return await acts.platform.applyPins({ clientId: input.clientId, version: attempt.version, certificateChain, pins: attempt.pins });
+      } catch (err) {
+        if (failureOf(err)?.type !== VERSION_CONFLICT) throw err;
+        // Before conflict-rounds-v1 a second 409 ended the rotation; histories from then replay that way.
+        if (conflicts >= 1 && !patched('conflict-rounds-v1')) throw err;
+        if (conflicts >= MAX_CONFLICT_ROUNDS) throw err;
+        state.lastError = errorOf(err);
+        const fresh = await acts.platform.fetchClient(input.clientId);
+        if (holdsWrite(fresh, certificateChain, attempt.pins) && patched('own-write-on-conflict-v1')) return fresh;
+        attempt = { version: fresh.version, pins: replan(fresh) };
+        state.plannedPins = attempt.pins;
+      }
     }
   };
 

@@ -27,16 +27,34 @@ function losingAnswers(platform: PlatformPort, lose: (n: number) => boolean): Pl
   };
 }
 
-async function withLosingWorker<T>(name: string, lostPatch: number, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+/** Before the rotation's first PATCH reaches the platform, another writer PATCHes the client (same content, new version). */
+function racedOnce(platform: PlatformPort): PlatformPort {
+  let raced = false;
+  return {
+    getClient: (id) => platform.getClient(id),
+    listClients: platform.listClients?.bind(platform),
+    async patchClient(id, patch) {
+      if (!raced) {
+        raced = true;
+        const current = await platform.getClient(id);
+        await platform.patchClient(id, { version: current.version, pins: current.pins });
+      }
+      return platform.patchClient(id, patch);
+    },
+  };
+}
+
+async function withLosingWorker<T>(name: string, lostPatch: number, fn: (taskQueue: string) => Promise<T>, opts: { race?: boolean } = {}): Promise<T> {
   const h = harness();
   const taskQueue = `${h.taskQueue}-lost-${name}`;
   const deps = buildDeps(h.config);
+  const inner = opts.race ? racedOnce(deps.platform) : deps.platform;
   const owned = await startOwnedWorker({
     config: { ...h.config, env: { ...h.config.env, TEMPORAL_TASK_QUEUE: taskQueue } },
     connection: h.env.nativeConnection,
     workflowBundle: h.bundle,
     logger: h.logger,
-    deps: { ...deps, platform: losingAnswers(deps.platform, (n) => n === lostPatch) },
+    deps: { ...deps, platform: losingAnswers(inner, (n) => n === lostPatch) },
   });
   try {
     return await fn(taskQueue);
@@ -64,6 +82,28 @@ export function lostAnswerSuite(): void {
     assert.deepEqual(after.pins.map((p) => `${p.role}:${p.sha256Spki}`), [`primary:${seeded.spki}`]);
     // Seed, apply, restore: the retried restore wrote nothing more.
     assert.equal(after.version, 3);
+  });
+
+  test('another writer, then a lost answer to the re-planned apply: the second 409 is our own write and the rotation finalizes', T, async () => {
+    const h = harness();
+    const id = 'lost-answer-after-race';
+    await seedClient(id);
+    const next = await issue(id);
+    // PATCH #1 (ours) is refused 409 by the other writer; the re-planned PATCH lands and its answer is lost.
+    const result = await withLosingWorker(
+      'race',
+      1,
+      async (taskQueue) => {
+        const handle = await startRotation(h.client, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY }, taskQueue);
+        return handle.result();
+      },
+      { race: true },
+    );
+    assert.equal(result.status, 'finalized', JSON.stringify(result.error));
+    const after = await h.admin.getClient(id);
+    assert.deepEqual(after.pins.map((p) => `${p.role}:${p.sha256Spki}`), [`primary:${next.info.sha256Spki}`]);
+    // Seed, the other writer, apply, finalize: nothing written twice.
+    assert.equal(after.version, 4);
   });
 
   for (const [what, lostPatch] of [
