@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { getHeapStatistics } from 'node:v8';
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type pino from 'pino';
@@ -112,7 +113,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   const activities: Activities & ReturnType<typeof createScheduleActivities> = withActivityLogging({ ...createActivities(deps), ...createScheduleActivities() }, logger);
   const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
   const tuning: WorkerTuning = {
-    ...(env.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS } : {}),
+    maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
     ...opts.tuning,
   };
   const worker = await Worker.create({
@@ -169,6 +170,9 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
       taskQueue: config.env.TEMPORAL_TASK_QUEUE,
       platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION,
       metrics: config.env.METRICS_PORT ? `http://127.0.0.1:${config.env.METRICS_PORT}/metrics` : null,
+      // Memory stays flat in fleet size with a bounded heap (README "Performance": --max-old-space-size=256).
+      heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
+      maxCachedWorkflows: running.worker.options.maxCachedWorkflows,
     },
     'worker started',
   );

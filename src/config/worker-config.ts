@@ -45,8 +45,12 @@ export const workerEnvSchema = z
     AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
     METRICS_PORT: port.optional(),
     PLATFORM_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
-    /** Workflows kept in the worker's sticky cache; unset, the SDK sizes it from the heap limit. */
-    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).optional(),
+    /**
+     * Workflows kept in the worker's sticky cache. Fixed rather than the SDK's default, which it sizes from the
+     * heap limit: a few thousand on a large machine, too few for a fleet's concurrency under a small
+     * --max-old-space-size (then workflows are evicted and replayed).
+     */
+    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(200),
     PAYLOAD_CODEC_KEY: z.string().min(1).optional(),
     PAYLOAD_CODEC_KEY_ID: z.string().min(1).max(64).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
