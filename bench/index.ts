@@ -8,7 +8,8 @@
  *     [--dynamic-config KEY=VALUE ...]   (dev server dynamic config, e.g. matching.numTaskqueueReadPartitions=1)
  *
  * Writes DIR/<scenario>-<timestamp>.json per scenario and DIR/latest.json (default DIR bench/results).
- * BENCH_WORKER_NODE_OPTIONS passes V8 flags to the worker process alone, e.g. --max-old-space-size=128.
+ * BENCH_WORKER_NODE_OPTIONS sets the V8 flags of the worker processes (default --max-old-space-size=256, the README's
+ * production setting; empty for Node's defaults).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -29,7 +30,8 @@ type Scenario = (typeof SCENARIOS)[number];
 const USAGE = `usage: npm run bench -- [${SCENARIOS.join('|')} ...] [--scenario a,b] [--quick] [--json] [--out DIR] [--cpu-prof]
   [--log-level LEVEL] [--cert-source file|emulator-ca] [--sizes 100,1000] [--clients N] [--limit N] [--concurrency N]
   [--rotations N] [--tuning '{"maxCachedWorkflows":100}'] [--dynamic-config KEY=VALUE ...]
-environment: BENCH_WORKER_NODE_OPTIONS="--max-old-space-size=128" (V8 flags for the worker process alone)`;
+environment: BENCH_WORKER_NODE_OPTIONS (V8 flags for the worker processes; default "--max-old-space-size=256",
+  the README's production setting; "" for Node's defaults)`;
 
 class UsageError extends Error {}
 
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     if (opts.scenarios.some((s) => s !== 'pins')) temporal = await startTemporal(log, opts.serverArgs);
-    const ctx: BenchContext = { quick: opts.quick, temporal, serverArgs: opts.serverArgs, startTemporal: (args) => startTemporal(log, [...opts.serverArgs, ...args]), log, logLevel: opts.logLevel, certSource: opts.certSource, tuning: opts.tuning, cpuProfDir, overrides: opts.overrides };
+    const ctx: BenchContext = { quick: opts.quick, temporal, serverArgs: opts.serverArgs, startTemporal: (args, serverOpts) => startTemporal(log, [...opts.serverArgs, ...args], serverOpts), log, logLevel: opts.logLevel, certSource: opts.certSource, tuning: opts.tuning, cpuProfDir, overrides: opts.overrides };
     for (const scenario of opts.scenarios) {
       const t = Date.now();
       log(`--- ${scenario}`);

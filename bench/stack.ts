@@ -30,9 +30,10 @@ export interface Temporal {
 
 /**
  * `serverArgs` go to `temporal server start-dev` after the usual ones (e.g. dynamic config); startDevServer takes
- * none, so a small wrapper script adds them.
+ * none, so a small wrapper script adds them. Task queues have one partition, as `pinrotate dev` runs them, unless
+ * `taskQueuePartitions` says otherwise.
  */
-export async function startTemporal(log: Log, serverArgs: string[] = []): Promise<Temporal> {
+export async function startTemporal(log: Log, serverArgs: string[] = [], opts: { taskQueuePartitions?: number } = {}): Promise<Temporal> {
   const cli = await ensureTemporalCli(log);
   if (!cli) throw new Error('no Temporal CLI found (set TEMPORAL_CLI_PATH)');
   const dir = mkdtempSync(join(tmpdir(), 'pinrotate-bench-'));
@@ -42,8 +43,9 @@ export async function startTemporal(log: Log, serverArgs: string[] = []): Promis
     const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
     writeFileSync(cliPath, `#!/bin/sh\nexec ${quote(cli.path)} "$@" ${serverArgs.map(quote).join(' ')}\n`, { mode: 0o755 });
   }
-  log(`temporal dev server (in-memory, headless) from ${cli.path}${serverArgs.length ? ` with ${serverArgs.join(' ')}` : ''}`);
-  const server = await startDevServer({ cliPath, headless: true });
+  const partitions = opts.taskQueuePartitions ?? 1;
+  log(`temporal dev server (in-memory, headless, ${partitions} partition${partitions === 1 ? '' : 's'} per task queue) from ${cli.path}${serverArgs.length ? ` with ${serverArgs.join(' ')}` : ''}`);
+  const server = await startDevServer({ cliPath, headless: true, taskQueuePartitions: partitions });
   const client = await connectClient({ address: server.address, namespace: server.namespace }, { PATH: process.env.PATH });
   const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never;
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quiet });
@@ -163,6 +165,15 @@ export interface WorkerProcess {
 
 type ChildMessage = { type: 'ready' } | { type: 'reset' } | ({ type: 'usage' } & WorkerUsage) | { type: 'error'; message: string };
 
+/**
+ * V8 flags for the bench's worker processes: BENCH_WORKER_NODE_OPTIONS when set (empty: Node's defaults), else the
+ * heap limit the README recommends for production workers, under which memory stays flat in fleet size.
+ */
+export const DEFAULT_WORKER_NODE_OPTIONS = '--max-old-space-size=256';
+export function workerNodeOptions(): string {
+  return process.env.BENCH_WORKER_NODE_OPTIONS ?? DEFAULT_WORKER_NODE_OPTIONS;
+}
+
 /** Forks bench/worker-process.js: createWorker with the config above, the shared bundle and optional tuning. */
 export async function startWorkerProcess(
   temporal: Temporal,
@@ -172,8 +183,7 @@ export async function startWorkerProcess(
   const metricsPort = Number(env.METRICS_PORT) || (await freePort());
   const child = fork(require.resolve('./worker-process'), [], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, METRICS_PORT: String(metricsPort), BENCH_BUNDLE_PATH: temporal.bundlePath, BENCH_WORKER_TUNING: JSON.stringify(opts.tuning ?? {}) },
-    // BENCH_WORKER_NODE_OPTIONS: V8 flags for the worker alone (e.g. --max-old-space-size=96), to try heap limits.
-    execArgv: ['--expose-gc', ...(process.env.BENCH_WORKER_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])],
+    execArgv: ['--expose-gc', ...workerNodeOptions().split(/\s+/).filter(Boolean), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   const stderr: string[] = [];

@@ -8,7 +8,7 @@ import { busyShare, profileByOrigin, profiles, summarizeProfile } from '../cpu-p
 import { runDirect, type DirectRun } from '../direct';
 import { percentile, runFleet, type FleetRun } from '../fleet-run';
 import type { HistogramDelta } from '../prom';
-import { clientIds, seedClients, startPlatform, startWorkerProcess, uniqueSuffix, workerEnv } from '../stack';
+import { clientIds, seedClients, startPlatform, startWorkerProcess, uniqueSuffix, workerEnv, workerNodeOptions } from '../stack';
 import { cpus } from 'node:os';
 import { mb, round, type BenchContext, type Row, type ScenarioResult } from './types';
 
@@ -142,8 +142,9 @@ export async function runFleetScenario(ctx: BenchContext): Promise<ScenarioResul
   const large = runs[runs.length - 1];
   const rssRatio = large && small ? large.usage.peakRss / small.usage.peakRss : Number.NaN;
   const failures = runs.reduce((n, r) => n + (r.clients - (r.summary?.byStatus.finalized ?? 0)), 0) + direct.reduce((n, d) => n + d.sequential.failed + d.concurrent.failed, 0);
+  const workerProfile = `worker node flags: ${workerNodeOptions() || "Node's defaults"}, sticky cache ${ctx.tuning?.maxCachedWorkflows ?? 'WORKER_MAX_CACHED_WORKFLOWS (default 200)'}`;
   const tables = [
-    { title: `fleet: unconstrained platform, overlap 0s, certificate source ${ctx.certSource}; worker in its own process (peak RSS and main-thread heap sampled every 100 ms; after-GC values from a forced full GC at the end); direct = same activities without Temporal, in the bench process`, rows },
+    { title: `fleet: unconstrained platform, overlap 0s, certificate source ${ctx.certSource}; ${workerProfile}; worker in its own process (peak RSS and main-thread heap sampled every 100 ms; after-GC values from a forced full GC at the end); direct = same activities without Temporal, in the bench process`, rows },
     { title: 'fleet: where the time goes (worker runtime histograms; bucket bounds for p50/p95; ms)', rows: phases },
   ];
   for (const p of profile) {
@@ -154,7 +155,7 @@ export async function runFleetScenario(ctx: BenchContext): Promise<ScenarioResul
     scenario: 'fleet',
     tables,
     targets: [
-      { scenario: 'fleet', target: `peak RSS at ${large?.clients} within 20% of that at ${small?.clients}`, measured: `${mb(large?.usage.peakRss ?? 0)} vs ${mb(small?.usage.peakRss ?? 0)} MB (x${round(rssRatio, 2)})`, met: rssRatio <= 1.2 },
+      { scenario: 'fleet', target: `peak RSS at ${large?.clients} within 20% of that at ${small?.clients} (${workerProfile})`, measured: `${mb(large?.usage.peakRss ?? 0)} vs ${mb(small?.usage.peakRss ?? 0)} MB (x${round(rssRatio, 2)})`, met: rssRatio <= 1.2 },
       {
         scenario: 'fleet',
         target: `(diagnostic) main-thread heap retained after a full GC at ${large?.clients} within 20% of that at ${small?.clients}`,

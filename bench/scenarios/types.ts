@@ -26,7 +26,7 @@ export interface BenchContext {
   /** Extra dynamic config the shared dev server runs with (`--dynamic-config`). */
   serverArgs: string[];
   /** Another dev server with these extra arguments (a scenario that compares server settings side by side). */
-  startTemporal(serverArgs: string[]): Promise<Temporal>;
+  startTemporal(serverArgs: string[], opts?: { taskQueuePartitions?: number }): Promise<Temporal>;
   log: Log;
   logLevel: string;
   /** `file` (one pre-issued certificate; keeps RSA key generation out of the numbers) or `emulator-ca`. */

@@ -20,6 +20,12 @@ export interface DevServerOptions {
   dbFilename?: string;
   headless?: boolean;
   namespace?: string;
+  /**
+   * Partitions per task queue (default 1). The server splits maxTaskQueueActivitiesPerSecond evenly over a queue's
+   * partitions (Temporal's default is 4) and a partition with no backlog wastes its share (npm run bench
+   * ratelimited compares the two).
+   */
+  taskQueuePartitions?: number;
   onLog?: (line: string) => void;
 }
 
@@ -49,10 +55,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   // Visibility reads see new search attributes at once, so tests and the UI never wait on a cache.
   args.push('--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=true');
-  // One partition per task queue: the server splits maxTaskQueueActivitiesPerSecond evenly over a queue's partitions
-  // (4 by default) and a partition with no backlog wastes its share (npm run bench ratelimited: 88-92% of the
-  // platform's ceiling with 4, 100% with 1).
-  args.push('--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1', '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1');
+  const partitions = opts.taskQueuePartitions ?? 1;
+  args.push('--dynamic-config-value', `matching.numTaskqueueReadPartitions=${partitions}`, '--dynamic-config-value', `matching.numTaskqueueWritePartitions=${partitions}`);
 
   const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
