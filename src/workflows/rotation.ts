@@ -57,8 +57,6 @@ function checkAnnouncement(issued: CertificateIssued): void {
 
 // Failure types raised by activities (src/genesys/errors.ts, src/activities); matched by type, never by message.
 const VERSION_CONFLICT = 'VersionConflict';
-/** 409s met by one PATCH (each followed by a re-read and a re-plan) before the rotation gives up on it. */
-const MAX_CONFLICT_ROUNDS = 3;
 const CERTIFICATE_INVALID = 'CertificateInvalid';
 const CLIENT_NOT_FOUND = 'ClientNotFound';
 
@@ -359,10 +357,10 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
   };
 
   /**
-   * PATCH with the version we hold; on 409 re-read, re-plan with `replan`, and try again, at most
-   * MAX_CONFLICT_ROUNDS times. A 409 can also be our own write: a retried PATCH whose first attempt landed (its
-   * answer lost to a timeout, a reset or a worker crash) is refused by that write, and then the platform already
-   * holds what we planned, so that is the result.
+   * PATCH with the version we hold; on 409 re-read, re-plan with `replan` and try once more (DESIGN.md §4). Every
+   * 409 is re-read first, because it can be our own write: a retried PATCH whose first attempt landed (its answer
+   * lost to a timeout, a reset or a worker crash) is refused by that write, and then the platform already holds
+   * what we planned, so that is the result.
    */
   const patchWithReplan = async (version: number, certificateChain: string | undefined, pins: Pin[], replan: (fresh: OAuthClientState) => Pin[]): Promise<OAuthClientState> => {
     let attempt = { version, pins };
@@ -371,12 +369,13 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
         return await acts.platform.applyPins({ clientId: input.clientId, version: attempt.version, certificateChain, pins: attempt.pins });
       } catch (err) {
         if (failureOf(err)?.type !== VERSION_CONFLICT) throw err;
-        // Before conflict-rounds-v1 a second 409 ended the rotation; histories from then replay that way.
-        if (conflicts >= 1 && !patched('conflict-rounds-v1')) throw err;
-        if (conflicts >= MAX_CONFLICT_ROUNDS) throw err;
+        // Before own-write-after-replan-v1 a second 409 ended the rotation unread; histories from then replay so.
+        if (conflicts >= 1 && !patched('own-write-after-replan-v1')) throw err;
         state.lastError = errorOf(err);
         const fresh = await acts.platform.fetchClient(input.clientId);
         if (holdsWrite(fresh, certificateChain, attempt.pins) && patched('own-write-on-conflict-v1')) return fresh;
+        // Another writer again, after the one re-plan: give up rather than race them.
+        if (conflicts >= 1) throw err;
         attempt = { version: fresh.version, pins: replan(fresh) };
         state.plannedPins = attempt.pins;
       }
