@@ -36,7 +36,7 @@ export function apiCounts(before: EmulatorStats, after: EmulatorStats): ApiCount
   return {
     get: delta('GET /api/v2/oauth/clients/{id}'),
     patch: delta('PATCH /api/v2/oauth/clients/{id}'),
-    list: delta('GET *'),
+    list: delta('GET /api/v2/oauth/clients'),
     total: apiKeys.reduce((n, k) => n + delta(k), 0),
     ok: apiKeys.reduce((n, k) => n + delta(k, ok), 0),
     rateLimited429: after.rateLimited429 - before.rateLimited429,

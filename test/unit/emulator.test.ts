@@ -560,10 +560,17 @@ describe('rate limiting and stats', () => {
   });
 
   it('reports request counts by route and status, token grants and 429s; reset clears them', async () => {
+    clock += 60_000;
+    const token = await tokenFor(emu.url, 'rl', 'rl-secret');
+    assert.equal((await call(emu.url, 'GET', '/api/v2/oauth/clients?pageNumber=1&pageSize=25', { token })).status, 200);
+    assert.equal((await call(emu.url, 'GET', '/no/such/route', { token })).status, 404);
     const stats = await admin.stats();
+    // The list is a platform route of its own (the query string does not split it); unknown paths share '*'.
+    assert.deepEqual(stats.requests['GET /api/v2/oauth/clients'], { '200': 1 });
+    assert.deepEqual(stats.requests['GET *'], { '404': 1 });
     assert.deepEqual(stats.requests['GET /api/v2/oauth/clients/{id}'], { '200': 5, '401': 1, '429': 1 });
-    assert.deepEqual(stats.requests['POST /oauth/token'], { '200': 3 });
-    assert.equal(stats.tokenGrants, 3);
+    assert.deepEqual(stats.requests['POST /oauth/token'], { '200': 4 });
+    assert.equal(stats.tokenGrants, 4);
     assert.equal(stats.rateLimited429, 1);
     assert.ok(!Object.keys(stats.requests).some((k) => k.includes('__admin')));
     await admin.reset();
