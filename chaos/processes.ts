@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { EmulatorHandle } from '../src/emulator/server';
 
 /**
  * The chaos run's real processes: the emulator and the worker, each `pinrotate <command>` in its own Node process
@@ -74,15 +75,8 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export interface EmulatorDetails {
-  url: string;
-  mtlsUrl: string;
-  adminToken: string;
-  pkiWebhookUrl: string;
-  pkiToken: string;
-  pkiSecret: string;
-  caCertificatePem: string;
-}
+/** What `pinrotate emulator --json` prints: the handle's addresses and credentials. */
+export type EmulatorDetails = Pick<EmulatorHandle, 'url' | 'mtlsUrl' | 'adminToken' | 'pkiWebhookUrl' | 'pkiToken' | 'pkiSecret' | 'caCertificatePem'>;
 
 export interface EmulatorProcess {
   details: EmulatorDetails;

@@ -14,6 +14,18 @@ import { mb, round, type BenchContext, type Row, type ScenarioResult } from './t
 
 const ms = (x: number): number => round(x, 0);
 
+/** The direct baseline runs in the bench process: no worker process, so no worker or server columns. */
+const NO_WORKER = {
+  peakRssMb: Number.NaN,
+  peakHeapMb: Number.NaN,
+  heapAfterGcMb: Number.NaN,
+  rssAfterGcMb: Number.NaN,
+  workerCpuS: Number.NaN,
+  serverCpuS: Number.NaN,
+  benchCpuS: Number.NaN,
+  machineCpuPct: Number.NaN,
+};
+
 function latencyCells(sorted: readonly number[]): { p50Ms: number; p95Ms: number; p99Ms: number } {
   return { p50Ms: ms(percentile(sorted, 0.5)), p95Ms: ms(percentile(sorted, 0.95)), p99Ms: ms(percentile(sorted, 0.99)) };
 }
@@ -100,14 +112,7 @@ export async function runFleetScenario(ctx: BenchContext): Promise<ScenarioResul
       wallS: round(d.concurrent.wallMs / 1000, 1),
       rotPerS: round(directRate, 1),
       ...latencyCells(d.concurrent.latencies),
-      peakRssMb: Number.NaN,
-      peakHeapMb: Number.NaN,
-      heapAfterGcMb: Number.NaN,
-      rssAfterGcMb: Number.NaN,
-      workerCpuS: Number.NaN,
-      serverCpuS: Number.NaN,
-      benchCpuS: Number.NaN,
-      machineCpuPct: Number.NaN,
+      ...NO_WORKER,
       vsDirect: 'baseline',
     });
     rows.push({
@@ -118,14 +123,7 @@ export async function runFleetScenario(ctx: BenchContext): Promise<ScenarioResul
       wallS: round(d.sequential.wallMs / 1000, 1),
       rotPerS: round(d.sequential.latencies.length / (d.sequential.wallMs / 1000), 1),
       ...latencyCells(d.sequential.latencies),
-      peakRssMb: Number.NaN,
-      peakHeapMb: Number.NaN,
-      heapAfterGcMb: Number.NaN,
-      rssAfterGcMb: Number.NaN,
-      workerCpuS: Number.NaN,
-      serverCpuS: Number.NaN,
-      benchCpuS: Number.NaN,
-      machineCpuPct: Number.NaN,
+      ...NO_WORKER,
       vsDirect: `p50 latency x${round(percentile(run.latencies, 0.5) / percentile(d.sequential.latencies, 0.5), 1)} in temporal`,
     });
     phases.push(

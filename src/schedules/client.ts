@@ -71,23 +71,17 @@ export async function createRotationSchedule(client: Client, opts: CreateRotatio
   const serviceId = opts.serviceId ?? opts.clientId;
   const renewWithin = opts.renewWithin ?? DEFAULT_RENEW_WITHIN;
   const overlap = opts.overlap ?? DEFAULT_OVERLAP;
-  const input: ScheduledRotationInput = {
-    clientId: opts.clientId,
-    certSource: opts.certSource,
-    ...(opts.serviceId ? { serviceId: opts.serviceId } : {}),
-    // Explicit, so every run does what `create` showed, whatever later versions choose as defaults.
-    overlap,
-    renewWithin,
-    ...(opts.retry ? { retry: opts.retry } : {}),
-  };
-  const memo: RotationScheduleMemo = {
+  // overlap and renewWithin are explicit, so every run does what `create` showed, whatever later versions choose
+  // as defaults. The memo (what `list` and `describe` show) holds the same fields and the spec.
+  const shared = {
     clientId: opts.clientId,
     certSource: opts.certSource,
     ...(opts.serviceId ? { serviceId: opts.serviceId } : {}),
     overlap,
     renewWithin,
-    spec: opts.spec,
   };
+  const input: ScheduledRotationInput = { ...shared, ...(opts.retry ? { retry: opts.retry } : {}) };
+  const memo: RotationScheduleMemo = { ...shared, spec: opts.spec };
   const searchAttributes = [
     { key: ClientIdKey, value: opts.clientId },
     { key: ServiceIdKey, value: serviceId },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { RotationAlreadyRunningError, queryStatus, rotationHandle, signalRotation, startRotation, waitForRotation } from '../../src/starter';
+import type { EmulatorStats } from '../../src/emulator/types';
 import type { RotationInput, RotationResult } from '../../src/workflows/types';
 import { RotationStatusKey } from '../../src/workflows/search-attributes';
 import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
@@ -12,6 +13,11 @@ import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness'
 export const recordedWorkflowIds: string[] = [];
 
 const T = { timeout: 120_000 };
+
+/** Requests the emulator answered on `route` with `status` between two stats snapshots. */
+function requestsBetween(before: EmulatorStats, after: EmulatorStats, route: string, status: string): number {
+  return (after.requests[route]?.[status] ?? 0) - (before.requests[route]?.[status] ?? 0);
+}
 
 function pinKeys(pins: Array<{ role: string; sha256Spki: string; sha256Certificate: string }>): string[] {
   return pins.map((p) => `${p.role}:${p.sha256Spki}:${p.sha256Certificate}`).sort();
@@ -274,10 +280,9 @@ export function sagaSuite(): void {
     const result = await run({ clientId: id, certificatePem: next.certificatePem, overlap: '0s' });
     assert.equal(result.status, 'finalized');
     const stats1 = await h.admin.stats();
-    const count = (s: typeof stats0, key: string, status: string) => s.requests[key]?.[status] ?? 0;
-    assert.equal(count(stats1, 'PATCH /api/v2/oauth/clients/{id}', '409') - count(stats0, 'PATCH /api/v2/oauth/clients/{id}', '409'), 1);
+    assert.equal(requestsBetween(stats0, stats1, 'PATCH /api/v2/oauth/clients/{id}', '409'), 1);
     // One preflight read plus one re-read after the conflict.
-    assert.equal(count(stats1, 'GET /api/v2/oauth/clients/{id}', '200') - count(stats0, 'GET /api/v2/oauth/clients/{id}', '200'), 2);
+    assert.equal(requestsBetween(stats0, stats1, 'GET /api/v2/oauth/clients/{id}', '200'), 2);
     const after = await h.admin.getClient(id);
     assert.equal(after.version, before.version + 2);
     assert.equal(after.pins[0].sha256Spki, next.info.sha256Spki);
@@ -293,15 +298,14 @@ export function sagaSuite(): void {
     await h.admin.addFault({ method: 'PATCH', pathPrefix: `/api/v2/oauth/clients/${id}`, status: 409, times: 2 });
     const result = await run({ clientId: id, certificatePem: next.certificatePem, overlap: '0s' });
     const stats1 = await h.admin.stats();
-    const count = (s: typeof stats0, key: string, status: string) => s.requests[key]?.[status] ?? 0;
     // A PATCH was attempted, so the saga compensates: it finds none of our writes on the client and writes
     // nothing. The rotation failed and nothing changed.
     assert.equal(result.status, 'failed', JSON.stringify(result.error));
     assert.equal(result.error?.code, 'VersionConflict', JSON.stringify(result.error));
-    assert.equal(count(stats1, 'PATCH /api/v2/oauth/clients/{id}', '409') - count(stats0, 'PATCH /api/v2/oauth/clients/{id}', '409'), 2);
-    assert.equal(count(stats1, 'PATCH /api/v2/oauth/clients/{id}', '200') - count(stats0, 'PATCH /api/v2/oauth/clients/{id}', '200'), 0);
+    assert.equal(requestsBetween(stats0, stats1, 'PATCH /api/v2/oauth/clients/{id}', '409'), 2);
+    assert.equal(requestsBetween(stats0, stats1, 'PATCH /api/v2/oauth/clients/{id}', '200'), 0);
     // The preflight read, a re-read after each 409 (is it our own write?), and the compensation's read.
-    assert.equal(count(stats1, 'GET /api/v2/oauth/clients/{id}', '200') - count(stats0, 'GET /api/v2/oauth/clients/{id}', '200'), 1 + 2 + 1);
+    assert.equal(requestsBetween(stats0, stats1, 'GET /api/v2/oauth/clients/{id}', '200'), 1 + 2 + 1);
     const after = await h.admin.getClient(id);
     assert.equal(after.version, before.version);
     assert.equal(after.certificateChain, seeded.certificatePem);

@@ -61,6 +61,11 @@ function publishedPorts(s: Service): number[] {
   });
 }
 
+/** A service's mounts, from short (`src:target[:ro]`) or long syntax. */
+function mounts(s: Service): Array<{ source?: string; target?: string }> {
+  return (s.volumes ?? []).map((v) => (typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : { source: v.source, target: v.target }));
+}
+
 function commandText(s: Service): string {
   const part = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(' ') : (v ?? ''));
   return `${part(s.entrypoint)} ${part(s.command)}`.replace(/\s+/g, ' ');
@@ -95,8 +100,7 @@ describe('docker-compose.temporal.yml', () => {
     const probe = Array.isArray(pg.healthcheck.test) ? pg.healthcheck.test.join(' ') : (pg.healthcheck.test ?? '');
     assert.match(probe, /pg_isready/);
     const declared = Object.keys(load().volumes ?? {});
-    const data = (pg.volumes ?? [])
-      .map((v) => (typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : { source: v.source, target: v.target }))
+    const data = mounts(pg)
       .find((v) => v.target === '/var/lib/postgresql/data');
     assert.ok(data, 'a volume is mounted at /var/lib/postgresql/data');
     // A named volume, not a bind mount of a host path.
@@ -123,8 +127,7 @@ describe('docker-compose.temporal.yml', () => {
     assert.ok(path, 'DYNAMIC_CONFIG_FILE_PATH is set');
     // The image runs from /etc/temporal, so a relative path resolves there.
     const inContainer = path.startsWith('/') ? path : `/etc/temporal/${path}`;
-    const mount = (temporal.volumes ?? [])
-      .map((v) => (typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : { source: v.source, target: v.target }))
+    const mount = mounts(temporal)
       .find((v) => v.target === inContainer);
     assert.ok(mount?.source, `a host file is mounted at ${inContainer}`);
     assert.match(mount.source, /^\.\//, 'the mounted file is a path in this repository');
