@@ -5,6 +5,9 @@ import type {
   EmulatorStats,
   ErrorBody,
   FaultSpec,
+  FieldClientSpec,
+  FieldClientView,
+  HandshakeSummary,
   IssuedCertificate,
   IssueRequest,
   QueuedFault,
@@ -83,6 +86,30 @@ export class EmulatorAdmin {
 
   failWebhooks(spec: WebhookFailSpec): Promise<WebhookFailSpec> {
     return this.json('POST', '/__admin/webhooks/fail', spec);
+  }
+
+  /** Starts (or restarts) a simulated integration client making real mTLS handshakes (DESIGN.md §7). */
+  startFieldClient(spec: FieldClientSpec): Promise<FieldClientView> {
+    return this.json('POST', '/__admin/field-clients', spec);
+  }
+
+  async fieldClients(): Promise<FieldClientView[]> {
+    return (await this.json<{ fieldClients: FieldClientView[] }>('GET', '/__admin/field-clients')).fieldClients;
+  }
+
+  /** Stops the field client of `clientId`, or all of them; answers how many stopped. */
+  async stopFieldClients(clientId?: string): Promise<number> {
+    const path = clientId === undefined ? '/__admin/field-clients' : `/__admin/field-clients/${encodeURIComponent(clientId)}`;
+    return (await this.json<{ stopped: number }>('DELETE', path)).stopped;
+  }
+
+  /**
+   * The gateway's handshake telemetry of `clientId` since `since` (DESIGN.md §2), through the control plane: the
+   * same summary `GET /api/v2/oauth/clients/{id}/handshakes` answers, without an access token or the rate limit.
+   */
+  handshakes(clientId: string, since: string | Date): Promise<HandshakeSummary> {
+    const iso = since instanceof Date ? since.toISOString() : since;
+    return this.json('GET', `/__admin/clients/${encodeURIComponent(clientId)}/handshakes?since=${encodeURIComponent(iso)}`);
   }
 
   stats(): Promise<EmulatorStats> {

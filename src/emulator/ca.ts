@@ -1,6 +1,7 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { certificatePin, certificateValidity, oneLineName, spkiPin } from '../pins/digest';
 import { HttpError } from './http-util';
 import type { IssuedCertificate, IssueRequest, KeyType } from './types';
 
@@ -17,7 +18,28 @@ const RSA_BITS: Record<KeyType, number> = {
 export const KEY_TYPES = Object.keys(RSA_BITS) as KeyType[];
 
 const MAX_DAYS = 3650;
+/** One minute: lifecycle soaks issue certificates that live minutes. */
+const MIN_DAYS = 1 / 1440;
 const DAY_MS = 86_400_000;
+/** Issued keys remembered for field clients; the oldest are forgotten past this. */
+export const MAX_REMEMBERED_KEYS = 10_000;
+
+/** A certificate this CA issued, with its key: what a field client deploys. Never logged, never served by a GET. */
+export interface IssuedKeyRecord {
+  certificatePem: string;
+  privateKeyPem: string;
+  sha256Spki: string;
+  sha256Certificate: string;
+  subject: string;
+  serialNumber: string;
+  notAfter: string;
+}
+
+/** What persistence keeps of the CA itself. */
+export interface CaState {
+  certificatePem: string;
+  privateKeyPem: string;
+}
 
 interface KeyPair {
   privateKeyPem: string;
@@ -57,8 +79,8 @@ export function validateIssueRequest(input: IssueRequest): Required<IssueRequest
     });
   }
   const days = input.days ?? 90;
-  if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
-    throw new HttpError(400, `days must be an integer from 1 to ${MAX_DAYS}.`, {
+  if (typeof days !== 'number' || !Number.isFinite(days) || days < MIN_DAYS || days > MAX_DAYS) {
+    throw new HttpError(400, `days must be a number from ${MIN_DAYS.toFixed(6)} (one minute) to ${MAX_DAYS}; fractions are allowed.`, {
       details: [{ errorCode: 'FIELD_INVALID', fieldName: 'days' }],
     });
   }
@@ -71,13 +93,28 @@ export function validateIssueRequest(input: IssueRequest): Required<IssueRequest
   return { commonName, days, keyType };
 }
 
-/** The emulator's `GenesysCloudArchitectureCA`: a self-signed root made at start, kept in memory only. */
+/**
+ * The emulator's `GenesysCloudArchitectureCA`: a self-signed root made at start (or restored from a data
+ * directory). It remembers the keys of the client certificates it issued (in memory, bounded), so field
+ * clients can present them in real handshakes.
+ */
 export class EmulatorCa {
   readonly certificatePem: string;
+  private readonly keyPem: string;
   private readonly cert: forge.pki.Certificate;
   private readonly key: forge.pki.rsa.PrivateKey;
+  private readonly issued = new Map<string, IssuedKeyRecord>();
+  private readonly listeners: Array<() => void> = [];
 
-  constructor() {
+  constructor(state?: CaState) {
+    if (state) {
+      this.cert = forge.pki.certificateFromPem(state.certificatePem);
+      this.key = forge.pki.privateKeyFromPem(state.privateKeyPem) as forge.pki.rsa.PrivateKey;
+      if (this.cert.subject.getField('CN')?.value !== CA_COMMON_NAME) throw new Error(`the stored CA is not ${CA_COMMON_NAME}`);
+      this.certificatePem = state.certificatePem;
+      this.keyPem = state.privateKeyPem;
+      return;
+    }
     const pair = rsaKeyPair(2048);
     this.key = forge.pki.privateKeyFromPem(pair.privateKeyPem) as forge.pki.rsa.PrivateKey;
     const cert = forge.pki.createCertificate();
@@ -95,14 +132,56 @@ export class EmulatorCa {
     cert.sign(this.key, forge.md.sha256.create());
     this.cert = cert;
     this.certificatePem = forge.pki.certificateToPem(cert);
+    this.keyPem = pair.privateKeyPem;
+  }
+
+  /** The CA's certificate and key, for the data directory only. */
+  exportState(): CaState {
+    return { certificatePem: this.certificatePem, privateKeyPem: this.keyPem };
+  }
+
+  /** The issued certificate (and key) whose SPKI digest is `sha256Spki`, if this CA issued it. */
+  issuedBySpki(sha256Spki: string): IssuedKeyRecord | undefined {
+    return this.issued.get(sha256Spki);
+  }
+
+  exportIssued(): IssuedKeyRecord[] {
+    return [...this.issued.values()];
+  }
+
+  restoreIssued(records: IssuedKeyRecord[]): void {
+    for (const r of records.slice(-MAX_REMEMBERED_KEYS)) this.remember(r);
+  }
+
+  /** Calls `listener` after every issue (persistence). */
+  onIssued(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private remember(record: IssuedKeyRecord): void {
+    this.issued.delete(record.sha256Spki);
+    this.issued.set(record.sha256Spki, record);
+    if (this.issued.size > MAX_REMEMBERED_KEYS) {
+      const oldest = this.issued.keys().next().value;
+      if (oldest !== undefined) this.issued.delete(oldest);
+    }
   }
 
   /** A client certificate (clientAuth) for `commonName`. Throws HttpError 400 on bad input. */
   issue(request: IssueRequest): IssuedCertificate {
     const { commonName, days, keyType } = validateIssueRequest(request);
-    return this.sign(commonName, days, RSA_BITS[keyType], [
-      { name: 'extKeyUsage', clientAuth: true },
-    ]);
+    const issued = this.sign(commonName, days, RSA_BITS[keyType], [{ name: 'extKeyUsage', clientAuth: true }]);
+    const x509 = new X509Certificate(issued.certificatePem);
+    this.remember({
+      ...issued,
+      sha256Spki: spkiPin(x509),
+      sha256Certificate: certificatePin(x509),
+      subject: oneLineName(x509.subject),
+      serialNumber: x509.serialNumber,
+      notAfter: certificateValidity(x509).notAfter.toISOString(),
+    });
+    for (const listener of this.listeners) listener();
+    return issued;
   }
 
   /** The mTLS listener's own certificate, valid for localhost, 127.0.0.1, ::1 and any extra host names. */

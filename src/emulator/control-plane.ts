@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { EmulatorCa } from './ca';
 import { faultSchema, type FaultQueue } from './faults';
+import type { FieldClients } from './field-clients';
+import { parseSince } from './gateway';
 import {
   decodeSegment,
   headerValue,
@@ -16,6 +18,7 @@ import {
 import type { Platform } from './platform';
 import type { RateLimiter } from './rate-limit';
 import type { StatsRecorder } from './stats';
+import type { HandshakeTelemetry } from './telemetry';
 import type { ErrorDetail, IssueRequest, KeyType } from './types';
 import type { WebhookReceiver } from './webhook-receiver';
 
@@ -32,6 +35,12 @@ const clientSchema = z.strictObject({
   pins: z.array(z.unknown()).optional(),
   state: z.enum(['active', 'inactive']).optional(),
   description: z.string().max(1024).optional(),
+});
+
+const fieldClientSchema = z.strictObject({
+  clientId: z.string().min(1).max(128),
+  handshakesPerSecond: z.number().optional(),
+  deployDelayMs: z.number().optional(),
 });
 
 const issueSchema = z.strictObject({
@@ -57,6 +66,8 @@ export interface ControlPlaneDeps {
   webhooks: WebhookReceiver;
   stats: StatsRecorder;
   limiter: RateLimiter;
+  fieldClients: FieldClients;
+  telemetry: HandshakeTelemetry;
 }
 
 /** zod issues → ErrorBody details: FIELD_UNKNOWN, FIELD_MISSING or FIELD_INVALID per field. */
@@ -104,7 +115,35 @@ export async function handleControlPlane(ctx: RequestContext, deps: ControlPlane
     sendJson(ctx.res, 200, state);
     return;
   }
+  const handshakesMatch = /^GET \/__admin\/clients\/([^/]+)\/handshakes$/.exec(route);
+  if (handshakesMatch) {
+    const id = decodeSegment(handshakesMatch[1]);
+    const client = deps.platform.activePins(id);
+    if (!client) throw new HttpError(404, `OAuth client ${id} was not found.`);
+    sendJson(ctx.res, 200, deps.telemetry.summary(id, parseSince(ctx, id), client.pins));
+    return;
+  }
+  const fieldClientMatch = /^DELETE \/__admin\/field-clients\/([^/]+)$/.exec(route);
+  if (fieldClientMatch) {
+    const id = decodeSegment(fieldClientMatch[1]);
+    const stopped = deps.fieldClients.stop(id);
+    if (stopped === 0) throw new HttpError(404, `No field client runs for ${id}.`);
+    sendJson(ctx.res, 200, { stopped });
+    return;
+  }
   switch (route) {
+    case 'POST /__admin/field-clients': {
+      const view = deps.fieldClients.start(parseWith(fieldClientSchema, await jsonBody(ctx)));
+      ctx.log.info({ clientId: view.clientId, handshakesPerSecond: view.handshakesPerSecond, deployDelayMs: view.deployDelayMs }, 'field client started');
+      sendJson(ctx.res, 201, view);
+      return;
+    }
+    case 'GET /__admin/field-clients':
+      sendJson(ctx.res, 200, { fieldClients: deps.fieldClients.list() });
+      return;
+    case 'DELETE /__admin/field-clients':
+      sendJson(ctx.res, 200, { stopped: deps.fieldClients.stop() });
+      return;
     case 'POST /__admin/clients': {
       const body = await jsonBody(ctx);
       const input = parseWith(clientSchema, body, typeof body.id === 'string' ? body.id : undefined);
@@ -151,6 +190,8 @@ export async function handleControlPlane(ctx: RequestContext, deps: ControlPlane
       sendJson(ctx.res, 200, deps.stats.snapshot());
       return;
     case 'POST /__admin/reset':
+      deps.fieldClients.stop();
+      deps.telemetry.reset();
       deps.platform.reset();
       deps.faults.clear();
       deps.webhooks.reset();

@@ -13,12 +13,14 @@ import {
 import type { Platform } from './platform';
 import { rateLimitHeaders, type RateLimiter } from './rate-limit';
 import type { StatsRecorder } from './stats';
+import type { HandshakeTelemetry } from './telemetry';
 import type { OAuthErrorBody, QueuedFault, TokenResponse } from './types';
 
 const API_BODY_LIMIT = 512 * 1024;
 const LOGIN_BODY_LIMIT = 16 * 1024;
 const CLIENT_PATH = /^\/api\/v2\/oauth\/clients\/([^/]+)$/;
 const CLIENTS_PATH = '/api/v2/oauth/clients';
+const HANDSHAKES_PATH = /^\/api\/v2\/oauth\/clients\/([^/]+)\/handshakes$/;
 
 /** `GET /api/v2/oauth/clients?pageSize&pageNumber`: Genesys' entity listing, sorted by id. */
 function listPage(deps: GatewayDeps, url: URL): Record<string, unknown> {
@@ -36,6 +38,28 @@ export interface GatewayDeps {
   stats: StatsRecorder;
   /** Pending fault delays, cleared on close. */
   timers: Set<NodeJS.Timeout>;
+  telemetry: HandshakeTelemetry;
+}
+
+/** `since` of a handshakes query: an ISO 8601 date-time (Date.parse alone accepts too much: "1", "May 5"). */
+export function parseSince(ctx: RequestContext, id: string): number {
+  const since = new URL(ctx.req.url ?? '/', 'http://emulator.invalid').searchParams.get('since');
+  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+  const sinceMs = since !== null && iso.test(since) ? Date.parse(since) : Number.NaN;
+  if (!Number.isFinite(sinceMs)) {
+    throw new HttpError(400, 'since is required: an ISO 8601 date-time such as 2026-01-01T00:00:00Z.', {
+      details: [{ errorCode: since === null ? 'FIELD_MISSING' : 'FIELD_INVALID', fieldName: 'since', entityId: id }],
+    });
+  }
+  return sinceMs;
+}
+
+/** `GET /api/v2/oauth/clients/{id}/handshakes?since=ISO` (DESIGN.md §2): the gateway's handshake summary. */
+function handshakes(ctx: RequestContext, deps: GatewayDeps, id: string): void {
+  if (ctx.method !== 'GET') throw new HttpError(405, `${ctx.method} is not supported on ${ctx.path}; use GET.`, { headers: { allow: 'GET' } });
+  const client = deps.platform.activePins(id);
+  if (!client) throw new HttpError(404, `OAuth client ${id} was not found.`);
+  sendJson(ctx.res, 200, deps.telemetry.summary(id, parseSince(ctx, id), client.pins));
 }
 
 /** The platform's public surface: `POST /oauth/token` and `/api/v2/...`, behind the fault queue. */
@@ -103,6 +127,11 @@ async function handleApi(ctx: RequestContext, deps: GatewayDeps): Promise<void> 
   if (ctx.path === CLIENTS_PATH) {
     if (ctx.method !== 'GET') throw new HttpError(405, `${ctx.method} is not supported on ${ctx.path}; use GET.`, { headers: { allow: 'GET' } });
     sendJson(ctx.res, 200, listPage(deps, new URL(ctx.req.url ?? '/', 'http://emulator.invalid')));
+    return;
+  }
+  const handshakesMatch = HANDSHAKES_PATH.exec(ctx.path);
+  if (handshakesMatch) {
+    handshakes(ctx, deps, decodeSegment(handshakesMatch[1]));
     return;
   }
   const match = CLIENT_PATH.exec(ctx.path);

@@ -82,9 +82,10 @@ export function sendError(res: ServerResponse, err: HttpError, contextId: string
 
 /**
  * Reads the body up to `limit` bytes. Past the limit it keeps draining (so the client reads a clean 413
- * instead of a reset) but stops buffering; far past it (16x) the socket is destroyed.
+ * instead of a reset) but stops buffering; far past it (16x) the socket is destroyed. With `timeoutMs`, a body
+ * that has not fully arrived by then is a 408 and the socket is cut (slow-body clients hold nothing for long).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, timeoutMs?: number): Promise<Buffer> {
   const hardLimit = limit * 16;
   const tooLarge = (): HttpError => new HttpError(413, `request body is larger than ${limit} bytes`);
   return new Promise((resolve, reject) => {
@@ -97,11 +98,20 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const settle = (fn: () => void): void => {
       if (settled) return;
       settled = true;
+      if (timer) clearTimeout(timer);
       fn();
     };
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        settle(() => reject(new HttpError(408, `request body did not arrive within ${timeoutMs} ms`, { code: 'request.timeout' })));
+        req.socket.destroy();
+      }, timeoutMs);
+      timer.unref();
+    }
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > hardLimit) {

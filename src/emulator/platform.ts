@@ -8,7 +8,8 @@ import { badRequest, checkChain, checkPins, type ParsedChain, type Problem } fro
 const MAX_HISTORY = 1000;
 const PATCH_FIELDS = new Set(['version', 'certificateChain', 'mtlsRequired', 'pins']);
 
-interface ClientRecord {
+/** A client as the platform keeps it, its secret included: only persistence sees this shape. */
+export interface ClientRecord {
   id: string;
   name: string;
   description: string;
@@ -40,8 +41,33 @@ export interface PlatformOptions {
 export class Platform {
   private readonly clients = new Map<string, ClientRecord>();
   private readonly tokens = new Map<string, TokenRecord>();
+  private readonly listeners: Array<() => void> = [];
 
   constructor(private readonly options: PlatformOptions) {}
+
+  /** Called after every write (create, replace, PATCH, reset): persistence saves then. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Every client with its secret and history, for the data directory only. */
+  exportClients(): ClientRecord[] {
+    return structuredClone([...this.clients.values()]);
+  }
+
+  /** Restores clients saved by exportClients (access tokens are not kept: callers log in again). */
+  restoreClients(records: ClientRecord[]): void {
+    for (const r of records) {
+      if (typeof r?.id !== 'string' || typeof r.version !== 'number' || !Array.isArray(r.versions)) {
+        throw new Error('the stored client list is malformed');
+      }
+      this.clients.set(r.id, structuredClone(r));
+    }
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
 
   /** Creates or replaces a client; the input's shape is already checked, its chain and pins are checked here. */
   upsertClient(input: UncheckedClientInput): ClientView {
@@ -68,6 +94,7 @@ export class Platform {
     this.clients.set(record.id, record);
     // Replacing a client replaces its credentials: tokens granted to the old one stop working.
     for (const [token, t] of this.tokens) if (t.clientId === record.id) this.tokens.delete(token);
+    this.changed();
     return this.view(record);
   }
 
@@ -139,6 +166,7 @@ export class Platform {
     record.dateModified = this.isoNow();
     record.versions.push(snapshot(record));
     if (record.versions.length > MAX_HISTORY) record.versions.splice(0, record.versions.length - MAX_HISTORY);
+    this.changed();
     return this.view(record);
   }
 
@@ -171,6 +199,7 @@ export class Platform {
   reset(): void {
     this.clients.clear();
     this.tokens.clear();
+    this.changed();
   }
 
   private sweepTokens(): void {

@@ -3,6 +3,7 @@ import type { EmulatorStats } from './types';
 /** Collapses ids so counts group by route: `/api/v2/oauth/clients/abc` → `/api/v2/oauth/clients/{id}`. */
 export function normaliseRoute(path: string): string {
   if (/^\/api\/v2\/oauth\/clients\/[^/]+$/.test(path)) return '/api/v2/oauth/clients/{id}';
+  if (/^\/api\/v2\/oauth\/clients\/[^/]+\/handshakes$/.test(path)) return '/api/v2/oauth/clients/{id}/handshakes';
   if (path === '/api/v2/oauth/clients') return path;
   if (/^\/mtls\/[^/]+$/.test(path)) return '/mtls/{id}';
   if (path === '/oauth/token' || path === '/pki/webhook') return path;

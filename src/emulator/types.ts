@@ -117,20 +117,46 @@ export interface IssuedCertificate {
 
 export type PkiEvent = 'certificate_rotation' | 'rotation_finalized' | 'rotation_rolled_back';
 
-/** One request received at `POST /pki/webhook`, whatever its outcome. */
+/** Why the receiver refused a delivery (DESIGN.md §3). */
+export type WebhookRefusal =
+  | 'armed'
+  | 'token'
+  | 'key_missing'
+  | 'key_invalid'
+  | 'timestamp_missing'
+  | 'timestamp_skew'
+  | 'signature'
+  | 'json'
+  | 'event'
+  | 'key_mismatch'
+  | 'too_large'
+  | 'timeout';
+
+/**
+ * One request received at `POST /pki/webhook`, whatever its outcome. Only deliveries whose token and signature
+ * verify are kept in full; the others keep a summary (a few headers, truncated; no body).
+ */
 export interface WebhookDelivery {
   seq: number;
   receivedAt: string;
-  /** Lower-case header names; Authorization is redacted to 'Bearer ***'. */
+  /** Lower-case header names; Authorization is redacted to 'Bearer ***'. A summary keeps only the webhook's own headers, truncated. */
   headers: Record<string, string>;
-  /** Parsed JSON, or the raw text when it is not JSON. */
+  /** Parsed JSON, or the raw text when it is not JSON; null in a summary. */
   body: unknown;
+  /** Bytes of the body as received (or as declared when it was not read). */
+  bodyBytes?: number;
   signatureValid: boolean;
   tokenValid: boolean;
+  /** `X-Signature-Timestamp` as sent, when it was a number. */
+  timestamp?: number | null;
   idempotencyKey: string | null;
   duplicate: boolean;
   /** HTTP status answered; 0 when the connection was reset on purpose. */
   status: number;
+  /** Set when the delivery was refused or failed on purpose. */
+  refusal?: WebhookRefusal;
+  /** True when only a summary was kept. */
+  summary?: boolean;
 }
 
 /** `POST /__admin/webhooks/fail` body. */
@@ -159,6 +185,10 @@ export interface MtlsCheckResult {
   accepted: boolean;
   clientId: string;
   matchedRole?: Pin['role'];
-  reason?: 'no_client_certificate' | 'no_matching_pin' | 'client_inactive' | 'client_not_found';
+  /** An unknown or inactive client answers like a certificate matching no pin (no enumeration). */
+  reason?: 'no_client_certificate' | 'no_matching_pin';
   presented?: { subject: string; sha256Spki: string; sha256Certificate: string };
 }
+
+export type { DeployedCertificate, FieldClientSpec, FieldClientView } from './field-clients';
+export type { HandshakeSummary } from './telemetry';

@@ -3,7 +3,7 @@ import { FailureType, PlatformError, parseRetryAfter, typeForStatus } from './er
 import type { RotationMetrics } from '../metrics/registry';
 import { RatePacer } from './rate-pacer';
 import { TokenCache } from './token-cache';
-import type { ClientPage, ClientPatch, OAuthClientState, PlatformPort, RateLimitInfo } from './types';
+import type { ClientPage, ClientPatch, HandshakeSummary, OAuthClientState, PinHandshakes, PlatformPort, RateLimitInfo } from './types';
 
 /**
  * The Genesys Cloud adapter over the official SDK. One ApiClient per org (never the SDK's singleton), the SDK's
@@ -37,6 +37,7 @@ interface SdkModule {
 const sdk = platformClient as unknown as SdkModule;
 
 const CLIENT_PATH = '/api/v2/oauth/clients/{clientId}';
+const HANDSHAKES_PATH = '/api/v2/oauth/clients/{clientId}/handshakes';
 const AUTH = ['PureCloud OAuth'];
 const JSON_TYPES = ['application/json'];
 
@@ -202,12 +203,62 @@ export class GenesysPlatform implements PlatformPort {
     return { entities, pageNumber: body.pageNumber ?? pageNumber, pageCount: body.pageCount ?? 1, total: body.total ?? entities.length };
   }
 
+  /** `GET /api/v2/oauth/clients/{id}/handshakes?since=ISO` through `callApi`, paced and classified like every call. */
+  async getHandshakes(clientId: string, sinceIso: string): Promise<HandshakeSummary> {
+    const res = await this.call(`GET handshakes ${clientId}`, () =>
+      this.api.callApi(HANDSHAKES_PATH, 'GET', { clientId }, { since: sinceIso } as never, {}, {}, null, AUTH, JSON_TYPES, JSON_TYPES),
+    );
+    return toHandshakeSummary(res.body, clientId);
+  }
+
   async patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState> {
     const res = await this.call(`PATCH client ${clientId}`, () =>
       this.api.callApi(CLIENT_PATH, 'PATCH', { clientId }, {}, {}, {}, patch, AUTH, JSON_TYPES, JSON_TYPES),
     );
     return toClientState(res.body);
   }
+}
+
+const ROLES = new Set(['primary', 'fallback', 'backup']);
+
+/**
+ * Checks the telemetry answer's shape: a drain decision made on a half-read summary would be a guess. Anything
+ * off is PlatformUnexpected (not retried), naming the field.
+ */
+export function toHandshakeSummary(body: unknown, clientId: string): HandshakeSummary {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const bad = (field: string): PlatformError =>
+    new PlatformError(`platform answered handshakes of ${clientId} with an invalid ${field}`, { type: FailureType.Unexpected });
+  const count = (v: unknown, field: string): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(field);
+    return v;
+  };
+  const time = (v: unknown, field: string): string => {
+    if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw bad(field);
+    return v;
+  };
+  if (!Array.isArray(b.byPin)) throw bad('byPin');
+  const byPin: PinHandshakes[] = b.byPin.map((raw: unknown, i) => {
+    const p = (raw ?? {}) as Record<string, unknown>;
+    if (typeof p.role !== 'string' || !ROLES.has(p.role)) throw bad(`byPin[${i}].role`);
+    if (typeof p.sha256Spki !== 'string') throw bad(`byPin[${i}].sha256Spki`);
+    return {
+      role: p.role as PinHandshakes['role'],
+      sha256Spki: p.sha256Spki,
+      sha256Certificate: typeof p.sha256Certificate === 'string' ? p.sha256Certificate : '',
+      accepted: count(p.accepted, `byPin[${i}].accepted`),
+      lastSeen: time(p.lastSeen, `byPin[${i}].lastSeen`),
+    };
+  });
+  return {
+    clientId: typeof b.clientId === 'string' ? b.clientId : clientId,
+    since: time(b.since, 'since'),
+    until: time(b.until, 'until'),
+    accepted: count(b.accepted, 'accepted'),
+    rejected: count(b.rejected, 'rejected'),
+    byPin,
+    rejectedLastSeen: b.rejectedLastSeen === null || b.rejectedLastSeen === undefined ? null : time(b.rejectedLastSeen, 'rejectedLastSeen'),
+  };
 }
 
 export function toClientState(body: unknown): OAuthClientState {

@@ -31,6 +31,30 @@ export interface PlatformPort {
   getClient(clientId: string): Promise<OAuthClientState>;
   patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState>;
   listClients?(pageNumber: number, pageSize: number): Promise<ClientPage>;
+  /** The gateway's handshake telemetry since `sinceIso` (DESIGN.md §2). Optional so fakes need not have it. */
+  getHandshakes?(clientId: string, sinceIso: string): Promise<HandshakeSummary>;
+}
+
+/** Accepted handshakes of one pin (matched by SPKI) in a HandshakeSummary. */
+export interface PinHandshakes {
+  role: Pin['role'];
+  sha256Spki: string;
+  sha256Certificate: string;
+  accepted: number;
+  /** ISO time of the last accepted handshake on this pin. */
+  lastSeen: string;
+}
+
+/** `GET /api/v2/oauth/clients/{id}/handshakes?since=ISO` (DESIGN.md §2, fixed). */
+export interface HandshakeSummary {
+  clientId: string;
+  since: string;
+  until: string;
+  accepted: number;
+  rejected: number;
+  byPin: PinHandshakes[];
+  /** ISO time of the last rejected handshake in the window; null when none. */
+  rejectedLastSeen: string | null;
 }
 
 /** One page of `GET /api/v2/oauth/clients`. */

@@ -27,7 +27,7 @@ async function firstLine(sink: { text(): string }): Promise<string> {
 
 describe('pinrotate emulator', () => {
   it('exits 2 on usage errors', async () => {
-    for (const argv of [['--port', 'abc'], ['--bogus'], ['--rate-limit', '-1'], ['extra'], ['--pki-token', '']]) {
+    for (const argv of [['--port', 'abc'], ['--bogus'], ['--rate-limit', '-1'], ['extra'], ['--data-dir', '']]) {
       const stderr = capture();
       assert.equal(await run(argv, { stderr, stdout: capture() }), 2, argv.join(' '));
       assert.match(stderr.text(), /usage: pinrotate emulator/);
@@ -38,7 +38,8 @@ describe('pinrotate emulator', () => {
     process.env.LOG_LEVEL = 'silent';
     const stdout = capture();
     const stop = new AbortController();
-    const exit = run(['--port', '0', '--mtls-port', '0', '--rate-limit', '5', '--pki-token', 'T', '--pki-secret', 'S', '--json'], { stdout, stop: stop.signal });
+    const env = { PKI_WEBHOOK_TOKEN: 'T', PKI_WEBHOOK_SECRET: 'S' };
+    const exit = run(['--port', '0', '--mtls-port', '0', '--rate-limit', '5', '--json'], { stdout, stop: stop.signal, env });
     const info = JSON.parse(await firstLine(stdout)) as Record<string, string>;
     assert.deepEqual(Object.keys(info).sort(), ['adminToken', 'caCertificatePem', 'mtlsUrl', 'pkiSecret', 'pkiToken', 'pkiWebhookUrl', 'url']);
     assert.equal(info.pkiToken, 'T');

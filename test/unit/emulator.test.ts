@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { createHmac, createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { signDelivery } from '../../src/activities/pki';
 import { EmulatorAdmin, EmulatorAdminError, startEmulator, type EmulatorHandle } from '../../src/emulator';
-import type { ClientView, ErrorBody, IssuedCertificate, WebhookDelivery } from '../../src/emulator/types';
+import type { ClientView, ErrorBody, IssuedCertificate } from '../../src/emulator/types';
 import { describeCertificate, pinFromInfo } from '../../src/pins/digest';
 import type { Pin, PinRole } from '../../src/pins/types';
 
@@ -86,17 +87,33 @@ function mtlsGet(emu: EmulatorHandle, path: string, cert?: IssuedCertificate): P
   });
 }
 
-function signed(body: string, secret = PKI_SECRET): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+type Payload = { workflowId: string; runId: string; event: string };
+
+function keyOf(p: Payload): string {
+  return `${p.workflowId}:${p.runId}:${p.event}`;
 }
 
-async function deliver(emu: EmulatorHandle, payload: unknown, opts: { token?: string; signature?: string | null; key?: string | null; raw?: string } = {}): Promise<Reply> {
+/** Posts a delivery signed as DESIGN.md §3 says; every part can be overridden or left out (null). */
+async function deliver(
+  emu: EmulatorHandle,
+  payload: Payload,
+  opts: { token?: string; signature?: string | null; key?: string | null; raw?: string; ts?: number | null; secret?: string } = {},
+): Promise<Reply> {
   const raw = opts.raw ?? JSON.stringify(payload);
+  const key = opts.key === undefined ? keyOf(payload) : opts.key;
+  const ts = opts.ts === undefined ? Math.floor(Date.now() / 1000) : opts.ts;
   const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${opts.token ?? PKI_TOKEN}` };
-  const signature = opts.signature === undefined ? signed(raw) : opts.signature;
+  const signature = opts.signature === undefined ? signDelivery(opts.secret ?? PKI_SECRET, ts ?? '', key ?? '', raw) : opts.signature;
   if (signature !== null) headers['x-signature-256'] = signature;
-  if (opts.key !== null) headers['idempotency-key'] = opts.key ?? 'wf-1:certificate_rotation';
+  if (key !== null) headers['idempotency-key'] = key;
+  if (ts !== null) headers['x-signature-timestamp'] = String(ts);
   return call(emu.url, 'POST', '/pki/webhook', { raw, headers });
+}
+
+/** An mTLS refusal without what differs per request (correlation id) or per certificate. */
+function strip(body: Record<string, unknown>): Record<string, unknown> {
+  const { contextId: _c, presented: _p, ...rest } = body;
+  return rest;
 }
 
 describe('platform emulator', () => {
@@ -305,41 +322,73 @@ describe('platform emulator', () => {
     it('accepts a signed delivery once and records duplicates', async () => {
       const first = await deliver(emu, payload);
       assert.equal(first.status, 200);
-      assert.deepEqual(first.body, { received: true, duplicate: false, idempotencyKey: 'wf-1:certificate_rotation' });
+      assert.deepEqual(first.body, { received: true, duplicate: false, idempotencyKey: 'wf-1:r1:certificate_rotation' });
       const again = await deliver(emu, payload);
       assert.equal(again.status, 200);
       assert.equal((again.body as { duplicate: boolean }).duplicate, true);
       const { deliveries } = await admin.webhooks();
-      const mine = deliveries.filter((d) => d.idempotencyKey === 'wf-1:certificate_rotation');
+      const mine = deliveries.filter((d) => d.idempotencyKey === 'wf-1:r1:certificate_rotation');
       assert.deepEqual(mine.map((d) => [d.status, d.duplicate, d.signatureValid, d.tokenValid]), [[200, false, true, true], [200, true, true, true]]);
       assert.equal(mine[0].headers.authorization, 'Bearer ***');
       assert.deepEqual(mine[0].body, payload);
       assert.ok(!JSON.stringify(deliveries).includes(PKI_TOKEN));
     });
 
-    it('refuses bad tokens, signatures, JSON and missing keys', async () => {
+    it('takes the next run of the same workflow as a new delivery', async () => {
+      const next = { ...payload, runId: 'r2' };
+      const res = await deliver(emu, next);
+      assert.equal(res.status, 200);
+      assert.equal((res.body as { duplicate: boolean }).duplicate, false);
+    });
+
+    it('refuses (401) a bad token, a missing key, timestamp or signature, a wrong secret and a skewed time', async () => {
       const p = { ...payload, workflowId: 'wf-2' };
-      assertErrorBody((await deliver(emu, p, { token: 'wrong' })).body, 401, 'authentication.required');
-      assert.equal((await deliver(emu, p, { signature: null })).status, 401);
-      assert.equal((await deliver(emu, p, { signature: signed(JSON.stringify(p), 'other-secret') })).status, 403);
-      assert.equal((await deliver(emu, p, { signature: 'sha256=zz' })).status, 403);
-      assert.equal((await deliver(emu, p, { raw: '{not json' })).status, 400);
-      assert.equal((await deliver(emu, p, { key: null })).status, 400);
-      assert.equal((await deliver(emu, { ...p, event: 'other' })).status, 400);
+      const now = Math.floor(Date.now() / 1000);
+      const cases: Array<[string, Parameters<typeof deliver>[2], string]> = [
+        ['bad token', { token: 'wrong' }, 'token'],
+        ['no key', { key: null }, 'key_missing'],
+        ['no timestamp', { ts: null }, 'timestamp_missing'],
+        ['no signature', { signature: null }, 'signature'],
+        ['other secret', { secret: 'other-secret' }, 'signature'],
+        ['malformed signature', { signature: 'sha256=zz' }, 'signature'],
+        ['6 minutes old', { ts: now - 360 }, 'timestamp_skew'],
+        ['6 minutes ahead', { ts: now + 360 }, 'timestamp_skew'],
+      ];
+      for (const [name, opts] of cases) {
+        const res = await deliver(emu, p, opts);
+        assert.equal(res.status, 401, name);
+        assertErrorBody(res.body, 401, 'authentication.required');
+      }
+      // A replay under a new key fails: the key is inside the signature.
+      const signedOnce = signDelivery(PKI_SECRET, now, keyOf(p), JSON.stringify(p));
+      assert.equal((await deliver(emu, p, { key: 'wf-2:r1:certificate_rotation-again', signature: signedOnce, ts: now })).status, 401);
+      // ... and under a new timestamp too.
+      assert.equal((await deliver(emu, p, { signature: signedOnce, ts: now + 1 })).status, 401);
       const { deliveries } = await admin.webhooks();
-      const sig = deliveries.find((d: WebhookDelivery) => d.status === 403);
-      assert.equal(sig?.signatureValid, false);
-      assert.equal(sig?.tokenValid, true);
-      assert.equal(deliveries.find((d) => d.body === '{not json')?.status, 400);
+      const refusals = deliveries.filter((d) => d.status === 401).map((d) => d.refusal);
+      for (const [, , refusal] of cases) assert.ok(refusals.includes(refusal as never), refusal);
+      const skewed = deliveries.find((d) => d.refusal === 'timestamp_skew');
+      assert.equal(skewed?.signatureValid, true);
+      assert.equal((await admin.stats()).webhooks.processed.certificate_rotation, 2, 'nothing refused was processed');
+    });
+
+    it('refuses (400) bodies that are not JSON, unknown events and keys that do not name the body', async () => {
+      const p = { ...payload, workflowId: 'wf-4' };
+      assert.equal((await deliver(emu, p, { raw: '{not json' })).status, 400);
+      assert.equal((await deliver(emu, { ...p, event: 'other' })).status, 400);
+      assert.equal((await deliver(emu, p, { key: 'wf-4:r9:certificate_rotation' })).status, 400);
+      const { deliveries } = await admin.webhooks();
+      assert.equal(deliveries.find((d) => d.body === '{not json')?.refusal, 'json');
+      assert.ok(deliveries.some((d) => d.refusal === 'key_mismatch'));
     });
 
     it('fails armed deliveries without processing their key', async () => {
       const p = { ...payload, event: 'rotation_finalized', workflowId: 'wf-3' };
-      const key = 'wf-3:rotation_finalized';
+      const key = 'wf-3:r1:rotation_finalized';
       await admin.failWebhooks({ status: 503, times: 2 });
-      assert.equal((await deliver(emu, p, { key })).status, 503);
-      assert.equal((await deliver(emu, p, { key })).status, 503);
-      const ok = await deliver(emu, p, { key });
+      assert.equal((await deliver(emu, p)).status, 503);
+      assert.equal((await deliver(emu, p)).status, 503);
+      const ok = await deliver(emu, p);
       assert.equal(ok.status, 200);
       assert.equal((ok.body as { duplicate: boolean }).duplicate, false);
       const mine = (await admin.webhooks()).deliveries.filter((d) => d.idempotencyKey === key);
@@ -436,7 +485,10 @@ describe('platform emulator', () => {
       const none = await mtlsGet(emu, '/mtls/mtls-1');
       assert.equal(none.status, 403);
       assert.equal(none.body.reason, 'no_client_certificate');
-      assert.equal((await mtlsGet(emu, '/mtls/ghost', certA)).status, 404);
+      // An unknown client answers exactly like a known one with a wrong certificate.
+      const ghost = await mtlsGet(emu, '/mtls/ghost', certB);
+      assert.equal(ghost.status, 403);
+      assert.deepEqual(strip(ghost.body), strip({ ...other.body, clientId: 'ghost' }));
 
       const pins = [pinOf(certB.certificatePem, 'primary'), pinOf(certA.certificatePem, 'fallback')];
       await call(emu.url, 'PATCH', '/api/v2/oauth/clients/mtls-1', { token, body: { version: 1, certificateChain: certB.certificatePem, pins } });
@@ -446,7 +498,7 @@ describe('platform emulator', () => {
       await admin.createClient({ id: 'mtls-off', name: 'off', secret: 's', mtlsRequired: true, state: 'inactive', certificateChain: certA.certificatePem, pins: [pinOf(certA.certificatePem, 'primary')] });
       const inactive = await mtlsGet(emu, '/mtls/mtls-off', certA);
       assert.equal(inactive.status, 403);
-      assert.equal(inactive.body.reason, 'client_inactive');
+      assert.equal(inactive.body.reason, 'no_matching_pin');
     });
   });
 
