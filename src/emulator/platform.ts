@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { pinFromCertificate } from '../pins/digest';
 import type { Pin } from '../pins/types';
 import { HttpError, safeEqual } from './http-util';
 import type { AdminClientInput, AdminClientState, ClientState, ClientVersion, ClientView } from './types';
@@ -73,7 +74,9 @@ export class Platform {
   upsertClient(input: UncheckedClientInput): ClientView {
     const problems: Problem[] = [];
     const chain = checkChain(input.certificateChain ?? '', problems);
-    const pins = checkPins(input.pins ?? [], chain?.leaf, chain !== undefined, problems);
+    // DESIGN.md §7: a chain without pins gets its leaf pinned as primary.
+    const pinsIn = input.pins ?? (chain?.leaf ? [pinFromCertificate(chain.leaf, 'primary')] : []);
+    const pins = checkPins(pinsIn, chain?.leaf, chain !== undefined, problems);
     if (problems.length > 0 || !chain || !pins) throw badRequest(problems, input.id);
     const at = this.isoNow();
     const record: ClientRecord = {
