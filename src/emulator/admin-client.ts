@@ -127,14 +127,24 @@ export class EmulatorAdmin {
   }
 
   private async request(method: string, path: string, body?: unknown): Promise<Response> {
-    const res = await fetch(`${this.baseUrl}${path}`, {
-      method,
-      headers: {
-        'x-admin-token': this.adminToken,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    const send = (): Promise<Response> =>
+      fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          'x-admin-token': this.adminToken,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    let res: Response;
+    try {
+      res = await send();
+    } catch (err) {
+      // A pooled connection to an emulator that restarted on the same port fails once; a read may be repeated.
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      if ((method !== 'GET' && method !== 'DELETE') || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET')) throw err;
+      res = await send();
+    }
     if (!res.ok) {
       const text = await res.text();
       let parsed: unknown = text;
