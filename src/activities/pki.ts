@@ -32,6 +32,14 @@ export interface PkiWebhookConfig {
   token: string;
   secret: string;
   timeoutMs?: number;
+  /**
+   * What `X-Signature-Timestamp` is. 'occurredAt' (default, DESIGN.md §3): the event's time, so every retry of a
+   * delivery is byte-identical; a retry more than 5 minutes after the event is then refused by the receiver's
+   * skew check (401, final). 'attempt': the time of each send; the key (signed too) still dedupes retries.
+   */
+  signatureTime?: 'occurredAt' | 'attempt';
+  /** Clock for 'attempt' (tests); default Date.now. */
+  now?: () => number;
 }
 
 export const PkiFailureType = { Rejected: 'PkiRejected', Unavailable: 'PkiUnavailable' } as const;
@@ -104,8 +112,9 @@ export class PkiWebhookClient implements PkiNotifier {
     } catch (err) {
       throw rejected(`PKI webhook ${body.event} not sent: ${(err as Error).message}`);
     }
-    const timestamp = signatureTimestamp(body.occurredAt);
-    if (timestamp === undefined) throw rejected(`PKI webhook ${body.event} not sent: occurredAt is not a date.`);
+    const eventTime = signatureTimestamp(body.occurredAt);
+    if (eventTime === undefined) throw rejected(`PKI webhook ${body.event} not sent: occurredAt is not a date.`);
+    const timestamp = this.config.signatureTime === 'attempt' ? Math.floor((this.config.now ?? Date.now)() / 1000) : eventTime;
     const raw = JSON.stringify(body);
     const key = idempotencyKey(body);
     let res: Response;

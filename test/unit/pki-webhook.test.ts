@@ -187,4 +187,13 @@ describe('PKI webhook sender', () => {
     const late = (await admin.webhooks()).deliveries.find((d) => d.idempotencyKey === 'pin-rotation-payments:late:certificate_rotation');
     assert.equal(late?.refusal, 'timestamp_skew');
   });
+
+  it("with signatureTime 'attempt', a late retry is accepted once and its next retry is a duplicate", async () => {
+    const client = new PkiWebhookClient({ url: emu.pkiWebhookUrl, token: emu.pkiToken, secret: emu.pkiSecret, signatureTime: 'attempt' });
+    const body = event({ runId: 'late-2', occurredAt: new Date(Date.now() - 60 * 60_000).toISOString() });
+    assert.deepEqual(await client.notify(body), { status: 200 });
+    assert.deepEqual(await client.notify(body), { status: 200 });
+    const mine = (await admin.webhooks()).deliveries.filter((d) => d.idempotencyKey === 'pin-rotation-payments:late-2:certificate_rotation');
+    assert.deepEqual(mine.map((d) => [d.status, d.duplicate]), [[200, false], [200, true]]);
+  });
 });
