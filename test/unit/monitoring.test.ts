@@ -10,12 +10,10 @@ import { startMetricsServer } from '../../src/metrics/server';
 import { RotationMetrics } from '../../src/metrics/registry';
 import { freePort, waitFor } from '../../src/temporal/net';
 import { populatedMetrics, sampleNames } from './metrics-fixture';
+import { dashboardFile, metricNamesIn, monitoringReferences, ruleExpressions, rulesFile, rulesTestFile, type Dashboard } from './monitoring-refs';
 
 // dist/test/unit → repository root
 const root = resolve(__dirname, '..', '..', '..');
-const rulesFile = join(root, 'monitoring', 'prometheus', 'pinrotate-rules.yml');
-const rulesTestFile = join(root, 'monitoring', 'prometheus', 'pinrotate-rules.test.yml');
-const dashboardFile = join(root, 'monitoring', 'grafana', 'pinrotate-dashboard.json');
 
 function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -34,64 +32,20 @@ function onPath(name: string): string | undefined {
 const promtool = onPath('promtool');
 const prometheus = onPath('prometheus');
 const MISSING = 'not on PATH; `bash scripts/install-prometheus.sh` installs Debian\'s prometheus package (CI does)';
-if (!promtool) process.stderr.write(`monitoring.test: skipping the promtool checks: promtool ${MISSING}\n`);
-if (!prometheus) process.stderr.write(`monitoring.test: skipping the real Prometheus scrape: prometheus ${MISSING}\n`);
-
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
-
-/** Metric names a PromQL expression selects (function names, label lists, matchers, ranges and variables removed). */
-export function metricNamesIn(expr: string): string[] {
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\$\{?\w+\}?/g, ' ');
-  const names = new Set<string>();
-  for (const m of bare.matchAll(/(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![a-zA-Z0-9_:])(?!\s*\()/g)) {
-    if (!PROMQL_WORDS.has(m[1])) names.add(m[1]);
-  }
-  return [...names];
+// CI sets PINROTATE_REQUIRE_PROMETHEUS=1 after installing them: there a missing binary is a failure, not a skip.
+const required = process.env.PINROTATE_REQUIRE_PROMETHEUS === '1';
+if (!promtool) process.stderr.write(`monitoring.test: ${required ? 'failing' : 'skipping'} the promtool checks: promtool ${MISSING}\n`);
+if (!prometheus) process.stderr.write(`monitoring.test: ${required ? 'failing' : 'skipping'} the real Prometheus scrape: prometheus ${MISSING}\n`);
+function need(binary: string | undefined, name: string): string {
+  assert.ok(binary, `${name} ${MISSING}`);
+  return binary;
 }
+const skipUnless = (binary: string | undefined, name: string): string | false => (binary || required ? false : `${name} ${MISSING}`);
 
-interface RuleFile {
-  groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[];
-}
-
-function ruleExpressions(): { alert: string; expr: string }[] {
-  const doc = parseYaml(readFileSync(rulesFile, 'utf8')) as RuleFile;
-  return doc.groups.flatMap((g) => g.rules.map((r) => ({ alert: r.alert ?? r.record ?? '?', expr: r.expr })));
-}
-
-interface Dashboard {
-  title: string;
-  uid: string;
-  schemaVersion: number;
-  panels: { id: number; type: string; title: string; gridPos: object; datasource: { type: string }; targets?: { expr: string }[] }[];
-  templating: { list: { name: string; type: string; query?: string | { query: string } }[] };
-}
-
-function dashboardExpressions(): { where: string; expr: string }[] {
-  const d = JSON.parse(readFileSync(dashboardFile, 'utf8')) as Dashboard;
-  const out = d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })));
-  for (const v of d.templating.list) {
-    if (v.type !== 'query') continue;
-    const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
-    // label_values(metric, label): the first argument is a selector, the second a label name.
-    const lv = /^label_values\(\s*([^,]+),\s*\w+\s*\)$/.exec(q.trim());
-    out.push({ where: `variable $${v.name}`, expr: lv ? lv[1] : q });
-  }
-  return out;
-}
-
-/** Every metric a rule or a dashboard panel reads, with where it is read. */
-function referencedNames(): Map<string, string[]> {
-  const refs = new Map<string, string[]>();
-  const add = (name: string, where: string) => refs.set(name, [...(refs.get(name) ?? []), where]);
-  for (const r of ruleExpressions()) for (const n of metricNamesIn(r.expr)) add(n, `rule ${r.alert}`);
-  for (const d of dashboardExpressions()) for (const n of metricNamesIn(d.expr)) add(n, `dashboard ${d.where}`);
-  return refs;
-}
+test('promtool and prometheus are installed where they are required', { skip: required ? false : 'PINROTATE_REQUIRE_PROMETHEUS is not 1' }, () => {
+  assert.ok(promtool, `promtool ${MISSING}`);
+  assert.ok(prometheus, `prometheus ${MISSING}`);
+});
 
 function run(cmd: string, args: string[], input?: string): { status: number | null; out: string } {
   const res = spawnSync(cmd, args, { cwd: root, input, encoding: 'utf8', timeout: 60_000 });
@@ -125,7 +79,7 @@ describe('alert rules and dashboard', () => {
 
   test('every metric a rule or the dashboard reads is in the registry\'s exposition', () => {
     const exposed = sampleNames(populatedMetrics().render());
-    const refs = referencedNames();
+    const refs = monitoringReferences();
     assert.ok(refs.size >= 10, `found only ${refs.size} metric names in the rules and dashboard`);
     const missing = [...refs].filter(([name]) => !exposed.has(name)).map(([name, where]) => `${name} (${where.join(', ')})`);
     assert.deepEqual(missing, [], `metrics referenced but never exposed:\n${missing.join('\n')}`);
@@ -152,15 +106,15 @@ describe('alert rules and dashboard', () => {
     }
   });
 
-  test('promtool check rules', { skip: promtool ? false : `promtool ${MISSING}` }, () => {
-    const res = run(promtool!, ['check', 'rules', rulesFile]);
+  test('promtool check rules', { skip: skipUnless(promtool, 'promtool') }, () => {
+    const res = run(need(promtool, 'promtool'), ['check', 'rules', rulesFile]);
     process.stderr.write(res.out);
     assert.equal(res.status, 0, res.out);
     assert.match(res.out, /SUCCESS: 7 rules found/);
   });
 
-  test('promtool test rules (each alert firing and silent)', { skip: promtool ? false : `promtool ${MISSING}` }, () => {
-    const res = run(promtool!, ['test', 'rules', rulesTestFile]);
+  test('promtool test rules (each alert firing and silent)', { skip: skipUnless(promtool, 'promtool') }, () => {
+    const res = run(need(promtool, 'promtool'), ['test', 'rules', rulesTestFile]);
     process.stderr.write(res.out);
     assert.equal(res.status, 0, res.out);
     assert.match(res.out, /SUCCESS/);
@@ -172,8 +126,8 @@ describe('alert rules and dashboard', () => {
     }
   });
 
-  test('promtool check metrics accepts the exposition', { skip: promtool ? false : `promtool ${MISSING}` }, () => {
-    const res = run(promtool!, ['check', 'metrics'], populatedMetrics().render());
+  test('promtool check metrics accepts the exposition', { skip: skipUnless(promtool, 'promtool') }, () => {
+    const res = run(need(promtool, 'promtool'), ['check', 'metrics'], populatedMetrics().render());
     // 0 = clean, 3 = lint findings only; anything else is a parse error. The one finding allowed is the unit of
     // client_certificate_days_to_expiry, a name kept for existing dashboards (the new gauge is in seconds).
     assert.ok(res.status === 0 || res.status === 3, `promtool check metrics exit ${res.status}: ${res.out}`);
@@ -190,7 +144,8 @@ async function promApi<T>(base: string, path: string): Promise<T> {
 }
 
 describe('a real Prometheus scraping a real metrics server', () => {
-  test('loads the rules, scrapes every metric they and the dashboard name, and evaluates the alerts', { skip: prometheus ? false : `prometheus ${MISSING}`, timeout: 120_000 }, async () => {
+  test('loads the rules, scrapes every metric they and the dashboard name, and evaluates the alerts', { skip: skipUnless(prometheus, 'prometheus'), timeout: 120_000 }, async () => {
+    const prometheusBin = need(prometheus, 'prometheus');
     const metrics: RotationMetrics = populatedMetrics();
     const server = await startMetricsServer({ port: 0, metrics });
     const metricsPort = (server.address() as AddressInfo).port;
@@ -208,13 +163,13 @@ describe('a real Prometheus scraping a real metrics server', () => {
       ].join('\n'),
     );
     let log = '';
-    const child = spawn(prometheus!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(prometheusBin, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (c: Buffer) => (log += c.toString()));
     child.stderr.on('data', (c: Buffer) => (log += c.toString()));
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const base = `http://127.0.0.1:${port}`;
     try {
-      const wanted = [...referencedNames().keys()];
+      const wanted = [...monitoringReferences().keys()];
       let seen = new Set<string>();
       await waitFor(
         async () => {
@@ -222,10 +177,14 @@ describe('a real Prometheus scraping a real metrics server', () => {
           seen = new Set(await promApi<string[]>(base, '/api/v1/label/__name__/values'));
           return wanted.every((n) => seen.has(n));
         },
-        `Prometheus to have scraped ${wanted.filter((n) => !seen.has(n)).join(', ') || 'the metrics'}`,
+        'Prometheus to have scraped every metric the rules and the dashboard read',
         60_000,
         250,
       );
+      // What Prometheus stored is what the registry was given.
+      const q = await promApi<{ result: { value: [number, string] }[] }>(base, `/api/v1/query?query=${encodeURIComponent('client_certificate_expiry_timestamp_seconds{client_id="alpha",role="primary"}')}`);
+      assert.equal(q.result.length, 1);
+      assert.equal(Number(q.result[0].value[1]), metrics.expiry.get({ client_id: 'alpha', role: 'primary' }));
       // A compensation failure after the counter's 0 was scraped, as on a worker that started before it.
       metrics.recordRotationEnd({ status: 'failed', errorCode: 'COMPENSATION_FAILED', durationMs: 1000 });
       const targets = await promApi<{ activeTargets: { health: string; scrapeUrl: string }[] }>(base, '/api/v1/targets');
