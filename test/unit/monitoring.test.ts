@@ -10,7 +10,7 @@ import { startMetricsServer } from '../../src/metrics/server';
 import { RotationMetrics } from '../../src/metrics/registry';
 import { freePort, waitFor } from '../../src/temporal/net';
 import { populatedMetrics, sampleNames } from './metrics-fixture';
-import { dashboardFile, metricNamesIn, monitoringReferences, ruleExpressions, rulesFile, rulesTestFile, type Dashboard } from './monitoring-refs';
+import { dashboardExpressions, dashboardFile, metricNamesIn, monitoringReferences, ruleExpressions, rulesFile, rulesTestFile, type Dashboard } from './monitoring-refs';
 
 // dist/test/unit → repository root
 const root = resolve(__dirname, '..', '..', '..');
@@ -210,6 +210,23 @@ describe('a real Prometheus scraping a real metrics server', () => {
       const got = alerts.map(key).sort();
       assert.deepEqual(got.filter((k) => k.startsWith('PinnedCertificateExpiringWithoutRotation/')), ['PinnedCertificateExpiringWithoutRotation/alpha/pending']);
       assert.ok(!got.some((k) => k.startsWith('PinRotationInventoryStale/')), `inventory is fresh, yet: ${got.join(', ')}`);
+      // Every dashboard query is valid PromQL that returns data, with Grafana's variables as Grafana fills them.
+      const grafanaVars = (expr: string) => expr.replace(/\$__rate_interval/g, '1m').replace(/\$client/g, '.*');
+      const panelQueries = dashboardExpressions().filter((d) => d.where.startsWith('panel'));
+      let empty: string[] = [];
+      await waitFor(
+        async () => {
+          empty = [];
+          for (const d of panelQueries) {
+            const data = await promApi<{ result: unknown[] }>(base, `/api/v1/query?query=${encodeURIComponent(grafanaVars(d.expr))}`);
+            if (data.result.length === 0) empty.push(`${d.where}: ${d.expr}`);
+          }
+          return empty.length === 0;
+        },
+        'every dashboard query to return data',
+        30_000,
+        500,
+      ).catch((err: Error) => assert.fail(`${err.message}\n${empty.join('\n')}`));
       const rules = await promApi<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>(base, '/api/v1/rules');
       const loaded = rules.groups.flatMap((g) => g.rules);
       assert.equal(loaded.length, 7);
