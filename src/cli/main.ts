@@ -1,4 +1,4 @@
-import { UsageError } from './usage';
+import { COMMAND_HELP, packageVersion, UsageError, wantsHelp } from './usage';
 
 /** `pinrotate <command> …`: each command lives in its own module and returns its exit code. */
 
@@ -24,22 +24,50 @@ const COMMANDS: Record<string, Command> = {
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: pinrotate <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`pinrotate <command> --help\` for a command's options.\n`;
+  return [
+    'usage: pinrotate <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'Run `pinrotate help <command>` or `pinrotate <command> --help` for a command\'s options;',
+    '`pinrotate --version` prints the version.',
+    '',
+  ].join('\n');
+}
+
+function unknown(name: string): number {
+  process.stderr.write(`pinrotate: unknown command "${name}"\n\n${usage()}`);
+  return 2;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
-    return name ? 0 : 2;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`pinrotate: unknown command "${name}"\n\n${usage()}`);
+  if (!name) {
+    process.stderr.write(usage());
     return 2;
   }
+  if (name === '--help' || name === '-h' || (name === 'help' && (rest.length === 0 || rest[0] === 'help'))) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`pinrotate ${packageVersion()}\n`);
+    return 0;
+  }
+  // `help <command> [sub…]` is `<command> [sub…] --help`.
+  if (name === 'help') return COMMANDS[rest[0]] ? dispatch(rest[0], [...rest.slice(1), '--help']) : unknown(rest[0]);
+  return COMMANDS[name] ? dispatch(name, rest) : unknown(name);
+}
+
+async function dispatch(name: string, rest: string[]): Promise<number> {
+  const fallbackHelp = COMMAND_HELP[name];
+  if (fallbackHelp && wantsHelp(rest)) {
+    process.stdout.write(fallbackHelp);
+    return 0;
+  }
   try {
-    const mod = await command.load();
+    const mod = await COMMANDS[name].load();
     return await mod.run(rest);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Bad flags or arguments: exit code 2, never a stack trace. */
@@ -38,3 +40,71 @@ export const temporalOptions = {
   namespace: { type: 'string' },
   'task-queue': { type: 'string' },
 } as const;
+
+const TEMPORAL_FLAGS = `  --address HOST:PORT     Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)
+  --namespace NS          (default $TEMPORAL_NAMESPACE or default)
+  --task-queue Q          (default $TEMPORAL_TASK_QUEUE or pin-rotation)`;
+
+/**
+ * Help for commands whose module does not answer `--help` itself (the operator actions of commands/signal.ts).
+ * main.ts prints it; it lists exactly the flags that module parses.
+ */
+export const COMMAND_HELP: Record<string, string> = {
+  approve: `usage: pinrotate approve --client ID [--by NAME] [--json]
+
+Approves the rotation of client ID that waits for approval (started with \`rotate --approve-required\`).
+Check what is approved first: \`pinrotate status --client ID\`.
+
+  --client ID             the client whose rotation to approve (required)
+  --by NAME               who approves (default $USER)
+  --json                  print {"clientId","signal","sent"} (and "error" when not sent)
+${TEMPORAL_FLAGS}
+
+Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
+`,
+  rollback: `usage: pinrotate rollback --client ID [--reason TEXT] [--json]
+
+Ends the rotation of client ID with a restore: the pre-rotation chain and pins go back on the platform, the
+PKI manager gets \`rotation_rolled_back\`, and the outcome is rolled_back. Before Apply nothing is changed.
+
+  --client ID             the client whose rotation to roll back (required)
+  --reason TEXT           why, for the status and the audit record (default "rollback requested from the CLI")
+  --json                  print {"clientId","signal","sent"} (and "error" when not sent)
+${TEMPORAL_FLAGS}
+
+Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
+`,
+  finalize: `usage: pinrotate finalize --client ID [--json]
+
+Ends the overlap window of client ID's rotation now: the fallback pin (the old certificate) is dropped and the
+rotation finalizes. Integration clients still presenting the old certificate are refused from then on;
+\`pinrotate status --client ID\` shows whether any still do.
+
+  --client ID             the client whose rotation to finalize (required)
+  --json                  print {"clientId","signal","sent"} (and "error" when not sent)
+${TEMPORAL_FLAGS}
+
+Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
+`,
+};
+
+/** True when argv asks for help: `--help` or `-h` anywhere before a `--`. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/** The version of the installed package, read from its package.json (found from the compiled file upwards). */
+export function packageVersion(): string {
+  let dir = __dirname;
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'genesys-pin-rotation' && pkg.version) return pkg.version;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`package.json of genesys-pin-rotation not found above ${__dirname}`);
+    dir = parent;
+  }
+}
