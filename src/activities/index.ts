@@ -1,5 +1,4 @@
-import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType, PlatformError, toFailure } from '../genesys/errors';
@@ -12,7 +11,9 @@ import type { RotationMetrics } from '../metrics/registry';
 import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
-import { probeMtls, type MtlsProbeResult } from './mtls-probe';
+import { MAX_PROBE_KEY_BYTES, probeMtls, type MtlsProbeResult } from './mtls-probe';
+import { readAllowedFile, SourceRefusedError } from './safe-file';
+import { DEFAULT_MAX_PEM_BYTES } from '../pins/pem';
 
 /**
  * Every side effect of a rotation. `createActivities(deps)` closes over its dependencies so tests pass fakes
@@ -38,6 +39,8 @@ export interface ActivityDeps {
   metrics?: RotationMetrics;
   /** Where scheduled and fleet rotations get new certificates (`file:`, `https://`, `emulator-ca`). */
   certSources?: CertSourceDeps;
+  /** Canonical directories probe keys (and probe certificate files) may be read from (PROBE_KEY_DIR). */
+  probeKeyDirs?: readonly string[];
 }
 
 export const CERTIFICATE_INVALID = 'CertificateInvalid';
@@ -211,15 +214,27 @@ export function createActivities(deps: ActivityDeps) {
       if (!deps.mtlsUrl) {
         throw ApplicationFailure.create({ message: 'no mTLS endpoint configured on the worker (GENESYS_MTLS_URL)', type: 'ProbeNotConfigured', nonRetryable: true });
       }
+      // The paths come from the workflow input: read only below PROBE_KEY_DIR, bounded, without following links or
+      // blocking, and answer every refusal (missing, not allowed, not a key) the same way.
+      const refusedProbe = () => ApplicationFailure.create({ message: 'probe key or certificate not allowed or unreadable', type: 'ProbeInputInvalid', nonRetryable: true });
+      const probeDirs = deps.probeKeyDirs ?? [];
       let key: string;
       let cert: string;
       try {
-        key = await readFile(input.keyPath, 'utf8');
-        cert = input.certificatePem ?? (await readFile(input.certificatePath ?? '', 'utf8'));
+        const keyBytes = await readAllowedFile(input.keyPath, { allowedDirs: probeDirs, maxBytes: MAX_PROBE_KEY_BYTES });
+        if (keyBytes.length > MAX_PROBE_KEY_BYTES) throw new SourceRefusedError();
+        key = keyBytes.toString('utf8');
+        createPrivateKey(key);
+        if (input.certificatePem !== undefined) {
+          cert = input.certificatePem;
+        } else {
+          const certBytes = await readAllowedFile(input.certificatePath, { allowedDirs: [...probeDirs, ...(deps.certSources?.allowedDirs ?? [])], maxBytes: DEFAULT_MAX_PEM_BYTES });
+          if (certBytes.length > DEFAULT_MAX_PEM_BYTES) throw new SourceRefusedError();
+          cert = certBytes.toString('utf8');
+        }
         new X509Certificate(cert);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-        throw ApplicationFailure.create({ message: `probe key or certificate unreadable (${code})`, type: 'ProbeInputInvalid', nonRetryable: true });
+      } catch {
+        throw refusedProbe();
       }
       heartbeat();
       return probeMtls({ baseUrl: deps.mtlsUrl, clientId: input.clientId, certificatePem: cert, keyPem: key, caPem: deps.mtlsCaPem });

@@ -1,5 +1,8 @@
 import { request } from 'node:https';
 
+/** A PEM private key (RSA 4096 with its chain of comments included) is far below this; anything larger is refused. */
+export const MAX_PROBE_KEY_BYTES = 16 * 1024;
+
 export interface MtlsProbeResult {
   accepted: boolean;
   status: number;
