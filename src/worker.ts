@@ -10,7 +10,7 @@ import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
 import { EmulatorAdmin } from './emulator/admin-client';
 import { GenesysPlatform } from './genesys/platform-client';
-import { createLogger } from './logging';
+import { createLogger, redactUrl } from './logging';
 import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
@@ -175,7 +175,7 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
       temporal: config.temporal.connectionOptions.address,
       namespace: config.temporal.namespace,
       taskQueue: config.env.TEMPORAL_TASK_QUEUE,
-      platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION,
+      platform: redactUrl(config.env.GENESYS_GATEWAY_URL) ?? config.env.GENESYS_REGION,
       metrics: config.env.METRICS_PORT ? `http://127.0.0.1:${config.env.METRICS_PORT}/metrics` : null,
       // Memory stays flat in fleet size with a bounded heap (README "Performance": --max-old-space-size=256).
       heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),

@@ -102,6 +102,7 @@ export const workerEnvSchema = z
      */
     WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(200),
     PAYLOAD_CODEC_KEY: z.string().min(1).optional(),
+    PAYLOAD_CODEC_KEY_FILE: z.string().min(1).optional(),
     PAYLOAD_CODEC_KEY_ID: z.string().min(1).max(64).optional(),
     /** Migration switch: accept unencrypted payloads although a key is set (history from before the codec). */
     PAYLOAD_CODEC_ALLOW_PLAINTEXT: flag,
@@ -174,6 +175,7 @@ export function loadWorkerConfig(source: Record<string, string | undefined>): Wo
   try {
     codec = codecFromEnv({
       PAYLOAD_CODEC_KEY: env.PAYLOAD_CODEC_KEY,
+      PAYLOAD_CODEC_KEY_FILE: env.PAYLOAD_CODEC_KEY_FILE,
       PAYLOAD_CODEC_KEY_ID: env.PAYLOAD_CODEC_KEY_ID,
       PAYLOAD_CODEC_ALLOW_PLAINTEXT: env.PAYLOAD_CODEC_ALLOW_PLAINTEXT ? '1' : '0',
       PAYLOAD_CODEC_ALLOW_UNBOUND: env.PAYLOAD_CODEC_ALLOW_UNBOUND ? '1' : '0',
