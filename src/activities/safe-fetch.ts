@@ -47,6 +47,14 @@ export interface FetchPolicy {
   headersTimeoutMs?: number;
   /** Deadline for the whole exchange, body included. */
   totalTimeoutMs?: number;
+  /** Name resolution (the system resolver by default; tests pass their own answers). */
+  resolve?: (hostname: string, family: number) => Promise<Array<{ address: string; family: number }>>;
+}
+
+function systemResolve(hostname: string, family: number): Promise<Array<{ address: string; family: number }>> {
+  return new Promise((resolve, reject) => {
+    dnsLookup(hostname, { all: true, verbatim: true, family }, (err, addresses) => (err ? reject(err) : resolve(addresses)));
+  });
 }
 
 /** Every range no certificate source on the internet lives in (RFC 6890 special-purpose and friends). */
@@ -85,18 +93,21 @@ export function hostAllowed(url: URL, rules: readonly HostRule[]): boolean {
 }
 
 /** A DNS lookup that hands the socket only addresses that passed the check; any non-public answer refuses all. */
-function vettedLookup(allowPrivate: boolean, onRefused: () => void): LookupFunction {
+function vettedLookup(policy: FetchPolicy, onRefused: () => void): LookupFunction {
+  const resolveName = policy.resolve ?? systemResolve;
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { all: true, verbatim: true, family: options.family }, (err, addresses) => {
-      if (err) return callback(err, '', 0);
-      const list = addresses as Array<{ address: string; family: number }>;
-      if (list.length === 0 || (!allowPrivate && list.some((a) => isNonPublicAddress(a.address)))) {
-        onRefused();
-        return callback(Object.assign(new Error('destination not allowed'), { code: 'EREFUSED_DESTINATION' }), '', 0);
-      }
-      if (options.all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
-      return callback(null, list[0].address, list[0].family);
-    });
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : (options.family ?? 0);
+    resolveName(hostname, family).then(
+      (list) => {
+        if (list.length === 0 || (!policy.allowPrivateNetworks && list.some((a) => isNonPublicAddress(a.address)))) {
+          onRefused();
+          return callback(Object.assign(new Error('destination not allowed'), { code: 'EREFUSED_DESTINATION' }), '', 0);
+        }
+        if (options.all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
+        return callback(null, list[0].address, list[0].family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
   };
 }
 
@@ -144,7 +155,7 @@ export async function fetchAllowed(rawUrl: unknown, policy: FetchPolicy): Promis
         method: 'GET',
         agent: false,
         // The vetted lookup also applies to IP literals: net skips lookup for them, so those were checked above.
-        lookup: vettedLookup(policy.allowPrivateNetworks ?? false, () => (refusedDestination = true)),
+        lookup: vettedLookup(policy, () => (refusedDestination = true)),
         ...(policy.caPem ? { ca: policy.caPem } : {}),
         headers: { accept: 'application/x-pem-file, text/plain', 'accept-encoding': 'gzip, deflate, br' },
       },

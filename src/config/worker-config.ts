@@ -65,7 +65,9 @@ export function parseHostRules(value: string): HostRule[] {
     const validName = host !== undefined && (isIP(host) !== 0 || /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(host));
     const p = m?.[3] !== undefined ? Number(m[3]) : undefined;
     if (!validName || (p !== undefined && (p < 1 || p > 65535))) throw new Error(`"${entry.slice(0, 80)}" is not host, host:port or *.domain`);
-    rules.push({ host: host!, ...(p !== undefined ? { port: p } : {}) });
+    // IPv6 literals in the form URL parsing gives them (`::ffff:127.0.0.1` is `::ffff:7f00:1`), to compare equal.
+    const canonical = isIP(host!) === 6 ? new URL(`https://[${host}]/`).hostname.replace(/^\[|\]$/g, '') : host!;
+    rules.push({ host: canonical, ...(p !== undefined ? { port: p } : {}) });
   }
   if (rules.length === 0) throw new Error('names no host');
   return rules;
