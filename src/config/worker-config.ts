@@ -152,10 +152,39 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadWorkerConfig(source: Record<string, string | undefined>): WorkerConfig {
+/** Secrets that may also come from a file named by `<NAME>_FILE` (Docker and Kubernetes secrets), never from argv. */
+export const FILE_SECRETS = ['GENESYS_CLIENT_SECRET', 'PKI_WEBHOOK_TOKEN', 'PKI_WEBHOOK_SECRET', 'EMULATOR_ADMIN_TOKEN'] as const;
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+
+/** Fills each secret from its `_FILE` when the variable itself is unset; problems name the `_FILE` variable. */
+export function withFileSecrets(source: Record<string, string | undefined>): { values: Record<string, string | undefined>; problems: string[] } {
+  const values = { ...source };
+  const problems: string[] = [];
+  for (const name of FILE_SECRETS) {
+    const file = source[`${name}_FILE`];
+    if (!file) continue;
+    if (source[name]) {
+      problems.push(`${name}_FILE: set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      if (!statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      const text = readFileSync(file, 'utf8');
+      if (text.length > MAX_SECRET_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'too large' });
+      values[name] = text.replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    }
+  }
+  return { values, problems };
+}
+
+export function loadWorkerConfig(raw: Record<string, string | undefined>): WorkerConfig {
+  const { values: source, problems: fileProblems } = withFileSecrets(raw);
   const parsed = workerEnvSchema.safeParse(source);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  if (!parsed.success || fileProblems.length > 0) {
+    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError([...fileProblems, ...issues.filter((i) => !fileProblems.some((f) => f.startsWith(`${i.split(':')[0]}_FILE:`)))]);
   }
   const env = parsed.data;
   const readPem = (name: string, path: string): string => {

@@ -171,4 +171,18 @@ describe('worker configuration', () => {
     const problems = problemsOf({ ...baseEnv(), PAYLOAD_CODEC_KEY: key, PAYLOAD_CODEC_ALLOW_PLAINTEXT: 'sometimes' });
     assert.ok(problems.some((p) => p.startsWith('PAYLOAD_CODEC_ALLOW_PLAINTEXT:')), JSON.stringify(problems));
   });
+
+  test('secrets may come from <NAME>_FILE instead of the environment, and are never echoed', () => {
+    const secretFile = join(dir, 'client-secret');
+    writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
+    const env: Record<string, string | undefined> = { ...baseEnv(), GENESYS_CLIENT_SECRET: undefined, GENESYS_CLIENT_SECRET_FILE: secretFile };
+    assert.equal(loadWorkerConfig(env).env.GENESYS_CLIENT_SECRET, SECRET);
+    const both = problemsOf({ ...baseEnv(), GENESYS_CLIENT_SECRET_FILE: secretFile });
+    assert.ok(both.some((p) => p.startsWith('GENESYS_CLIENT_SECRET_FILE:') && p.includes('not both')), JSON.stringify(both));
+    for (const path of [join(dir, 'missing-secret'), dir]) {
+      const problems = problemsOf({ ...baseEnv(), PKI_WEBHOOK_SECRET: undefined, PKI_WEBHOOK_SECRET_FILE: path });
+      assert.ok(problems.some((p) => p.startsWith('PKI_WEBHOOK_SECRET_FILE:')), JSON.stringify(problems));
+      assert.ok(!problems.some((p) => p.startsWith('PKI_WEBHOOK_SECRET:')), 'reported once, by the variable that was set');
+    }
+  });
 });
