@@ -1,4 +1,3 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType, PlatformError, toFailure } from '../genesys/errors';
@@ -11,9 +10,7 @@ import type { RotationMetrics } from '../metrics/registry';
 import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
-import { MAX_PROBE_KEY_BYTES, probeMtls, type MtlsProbeResult } from './mtls-probe';
-import { readAllowedFile, SourceRefusedError } from './safe-file';
-import { DEFAULT_MAX_PEM_BYTES } from '../pins/pem';
+import { probeMtls, readProbeInputs, type MtlsProbeResult } from './mtls-probe';
 
 /**
  * Every side effect of a rotation. `createActivities(deps)` closes over its dependencies so tests pass fakes
@@ -214,30 +211,28 @@ export function createActivities(deps: ActivityDeps) {
       if (!deps.mtlsUrl) {
         throw ApplicationFailure.create({ message: 'no mTLS endpoint configured on the worker (GENESYS_MTLS_URL)', type: 'ProbeNotConfigured', nonRetryable: true });
       }
-      // The paths come from the workflow input: read only below PROBE_KEY_DIR, bounded, without following links or
-      // blocking, and answer every refusal (missing, not allowed, not a key) the same way.
-      const refusedProbe = () => ApplicationFailure.create({ message: 'probe key or certificate not allowed or unreadable', type: 'ProbeInputInvalid', nonRetryable: true });
-      const probeDirs = deps.probeKeyDirs ?? [];
-      let key: string;
-      let cert: string;
-      try {
-        const keyBytes = await readAllowedFile(input.keyPath, { allowedDirs: probeDirs, maxBytes: MAX_PROBE_KEY_BYTES });
-        if (keyBytes.length > MAX_PROBE_KEY_BYTES) throw new SourceRefusedError();
-        key = keyBytes.toString('utf8');
-        createPrivateKey(key);
-        if (input.certificatePem !== undefined) {
-          cert = input.certificatePem;
-        } else {
-          const certBytes = await readAllowedFile(input.certificatePath, { allowedDirs: [...probeDirs, ...(deps.certSources?.allowedDirs ?? [])], maxBytes: DEFAULT_MAX_PEM_BYTES });
-          if (certBytes.length > DEFAULT_MAX_PEM_BYTES) throw new SourceRefusedError();
-          cert = certBytes.toString('utf8');
-        }
-        new X509Certificate(cert);
-      } catch {
-        throw refusedProbe();
-      }
+      // The paths come from the workflow input: read only what the worker's configuration allows (mtls-probe.ts).
+      const { keyPem: key, certificatePem } = await readProbeInputs(
+        { keyPath: input.keyPath, certificatePem: input.certificatePem, certificatePath: input.certificatePath ?? '' },
+        { keyDirs: deps.probeKeyDirs ?? [], certDirs: deps.certSources?.allowedDirs },
+      );
+      const cert = certificatePem!;
       heartbeat();
       return probeMtls({ baseUrl: deps.mtlsUrl, clientId: input.clientId, certificatePem: cert, keyPem: key, caPem: deps.mtlsCaPem });
+    },
+
+    /**
+     * Preflight for probes: the key paths a rotation names are readable under PROBE_KEY_DIR (same rules and the same
+     * refusal as probeHandshake), so a bad path is refused before Apply rather than rolled back after it.
+     */
+    async checkProbeInputs(input: { newKeyPath?: string; oldKeyPath?: string }): Promise<{ checked: number }> {
+      let checked = 0;
+      for (const keyPath of [input.newKeyPath, input.oldKeyPath]) {
+        if (keyPath === undefined) continue;
+        await readProbeInputs({ keyPath }, { keyDirs: deps.probeKeyDirs ?? [] });
+        checked += 1;
+      }
+      return { checked };
     },
   };
 }

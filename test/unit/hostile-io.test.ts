@@ -230,6 +230,16 @@ describe('probe keys', () => {
     // The worker still serves a normal probe right after.
     assert.equal((await probe(join(keys, 'server.key'))).accepted, true);
   });
+
+  test('the preflight check gives the same answers before anything is applied', async () => {
+    const acts = createActivities({ probeKeyDirs: [keys] } as unknown as ActivityDeps);
+    assert.deepEqual(await acts.checkProbeInputs({ newKeyPath: join(keys, 'server.key'), oldKeyPath: join(keys, 'server.key') }), { checked: 2 });
+    assert.deepEqual(await acts.checkProbeInputs({}), { checked: 0 });
+    await assert.rejects(acts.checkProbeInputs({ newKeyPath: join(keys, 'server.key'), oldKeyPath: '/dev/zero' }), probeRefusal);
+    await assert.rejects(acts.checkProbeInputs({ newKeyPath: join(keys, 'missing.key') }), probeRefusal);
+    // No PROBE_KEY_DIR on the worker: every key is refused.
+    await assert.rejects(createActivities({} as unknown as ActivityDeps).checkProbeInputs({ newKeyPath: join(keys, 'server.key') }), probeRefusal);
+  });
 });
 
 describe('https: certificate sources', () => {
