@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, normalize, sep } from 'node:path';
 
 /**
@@ -58,6 +58,9 @@ export async function readAllowedFile(path: unknown, opts: SafeReadOptions): Pro
     const opened = await handle.stat();
     if (!opened.isFile() || opened.dev !== before.dev || opened.ino !== before.ino) throw new SourceRefusedError();
     if ((await realpath(candidate)) !== candidate) throw new SourceRefusedError();
+    // On Linux the kernel names what the descriptor really is: closes the window where a directory on the path is
+    // swapped for a link between the checks above and open() (O_NOFOLLOW guards only the last component).
+    if (process.platform === 'linux' && (await readlink(`/proc/self/fd/${handle.fd}`)) !== candidate) throw new SourceRefusedError();
     const buf = Buffer.alloc(Math.min(opts.maxBytes + 1, opened.size + 1));
     let total = 0;
     while (total < buf.length) {
