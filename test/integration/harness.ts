@@ -149,6 +149,9 @@ export async function startHarness(): Promise<Harness> {
     EMULATOR_ADMIN_URL: emulator.url,
     EMULATOR_ADMIN_TOKEN: emulator.adminToken,
     AUDIT_LOG_PATH: auditPath,
+    // What workflow inputs may make the worker read: the run's own directory (file: sources, probe keys).
+    CERT_SOURCE_DIRS: dir,
+    PROBE_KEY_DIR: dir,
     LOG_LEVEL: 'debug',
   });
   const { running } = await startOwnedWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });
