@@ -2,7 +2,7 @@ import type { AuditRecord } from '../src/activities/audit';
 import type { AdminClientState, WebhookDelivery } from '../src/emulator/types';
 import { pinsEqual } from '../src/pins/plan';
 import type { Pin } from '../src/pins/types';
-import type { RotationOutcome, RotationResult } from '../src/workflows/types';
+import type { RotationOutcome, RotationResult } from '../src/contract';
 
 /**
  * The invariants a chaos run checks once every rotation has ended. Pure functions over what was observed (the

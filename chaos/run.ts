@@ -25,7 +25,7 @@ import { connectClient, queryStatus, RotationAlreadyRunningError, signalRotation
 import { ensureTemporalCli } from '../src/temporal/cli-binary';
 import { startDevServer, type DevServer, type DevServerOptions } from '../src/temporal/dev-server';
 import { freePort } from '../src/temporal/net';
-import { rotationWorkflowId, TASK_QUEUE, type RotationInput, type RotationResult } from '../src/workflows/types';
+import { rotationWorkflowId, TASK_QUEUE, type RotationInput, type RotationResult } from '../src/contract';
 import { checkAudit, checkOutcomes, checkPlatform, checkWebhooks, EXPECTED_OUTCOME, type ObservedRotation, type PlannedRotation, type RotationKind, type Violation } from './checks';
 import { LossyProxy } from './lossy-proxy';
 import { startEmulatorProcess, WorkerSupervisor, type EmulatorProcess } from './processes';

@@ -4,7 +4,7 @@ import { certificateBlocksOnly } from './activities/cert-source';
 import { codecFromEnv } from './codec/aes-gcm';
 import { temporalTargetFrom } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
-import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './workflows/types';
+import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './contract';
 
 /** The client side of a rotation: start, wait, query, signal. Used by the CLI and by upstream integrations. */
 

@@ -14,7 +14,7 @@ import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
-import { platformTaskQueue } from './workflows/types';
+import { platformTaskQueue } from './contract';
 
 /** Builds the activity dependencies from validated configuration: one platform client and token per worker. */
 export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): ActivityDeps & { platform: GenesysPlatform } {

@@ -9,7 +9,7 @@ import { startEmulator, type EmulatorHandle } from '../emulator';
 import { ensureTemporalCli } from '../temporal/cli-binary';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { createWorker } from '../worker';
-import { TASK_QUEUE } from '../workflows/types';
+import { TASK_QUEUE } from '../contract';
 
 /**
  * Everything a local run needs, wired together: the real Temporal dev server, the platform emulator with the

@@ -3,7 +3,7 @@ import { certificatePin, certificateValidity, oneLineName } from '../pins/digest
 import { CertificateError } from '../pins/errors';
 import { parseCertificates } from '../pins/pem';
 import { decideOnDemand, decideRenewal } from './renewal';
-import type { CertificateFacts, RenewalAssessment } from './types';
+import type { CertificateFacts, RenewalAssessment } from '../contract';
 
 /**
  * The one activity a scheduled run adds to the rotation's: deciding whether a rotation is needed. Certificates are

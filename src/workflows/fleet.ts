@@ -5,8 +5,8 @@ import {
   CancelledFailure,
   ChildWorkflowFailure,
   continueAsNew,
-  defineQuery,
   isCancellation,
+  patched,
   ParentClosePolicy,
   proxyActivities,
   setCurrentDetails,
@@ -16,20 +16,27 @@ import {
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   CERT_SOURCE_PATTERN,
   CLIENT_ID_PATTERN,
-  DEFAULT_CERT_SOURCE,
+  CLIENT_ID_RULE,
   DEFAULT_CONTINUE_AS_NEW_EVERY,
   DEFAULT_FLEET_OVERLAP,
   DEFAULT_MAX_FAILURES,
   DEFAULT_PAGE_SIZE,
   emptyCounts,
   EXPECTED_SKIPS,
-  FLEET_PROGRESS_QUERY,
+  Failure,
+  fleetProgressQuery,
+  legacyIds,
   MAX_CONCURRENCY,
+  platformTaskQueue,
+  rotationWorkflowId,
+  WORKFLOW_TYPE,
+  WorkflowExecutionAlreadyStartedError,
+  type RotationInput,
+  type RotationResult,
   type FleetCarry,
   type FleetClient,
   type FleetFailure,
@@ -40,18 +47,9 @@ import {
   type FleetState,
   type FleetSummary,
   type SkipReason,
-} from '../fleet/types';
-import { parseWorkflowDuration } from './duration';
+} from '../contract';
+import { parseDuration } from '../pins/duration';
 import type { pinRotation } from './rotation';
-import { platformTaskQueue, rotationWorkflowId, WORKFLOW_TYPE, type RotationInput, type RotationResult } from './types';
-
-export type { FleetInput, FleetProgress, FleetSummary } from '../fleet/types';
-
-/** Where a fleet stands, across continue-as-new runs: counts, the clients in flight, the failures so far. */
-export const progressQuery = defineQuery<FleetProgress>(FLEET_PROGRESS_QUERY);
-
-// Failure type of certificate problems raised by obtainCertificate (src/activities/cert-source.ts).
-const CERTIFICATE_INVALID = 'CertificateInvalid';
 
 interface Settings {
   clients: FleetClient[];
@@ -66,7 +64,7 @@ interface Settings {
 }
 
 function invalid(problems: string[]): ApplicationFailure {
-  return ApplicationFailure.create({ message: `invalid fleet input: ${problems.join('; ')}`, type: 'InvalidFleetInput', nonRetryable: true });
+  return ApplicationFailure.create({ message: `invalid fleet input: ${problems.join('; ')}`, type: Failure.InvalidFleetInput, nonRetryable: true });
 }
 
 function validate(raw: FleetInput): Settings {
@@ -88,12 +86,14 @@ function validate(raw: FleetInput): Settings {
   if (all && clients.length > 0 && !input.carry) problems.push('give either clients or all, not both');
   if (!all && input.clients === undefined) problems.push('give clients (a list) or all: true');
   const bad = clients.filter((c) => typeof c?.clientId !== 'string' || !CLIENT_ID_PATTERN.test(c.clientId));
-  if (bad.length > 0) problems.push(`${bad.length} client id(s) are not 1-128 letters, digits, ".", "_" or "-", e.g. ${JSON.stringify(bad[0]?.clientId ?? bad[0]).slice(0, 80)}`);
+  if (bad.length > 0) problems.push(`${bad.length} client id(s) are not ${CLIENT_ID_RULE}, e.g. ${JSON.stringify(bad[0]?.clientId ?? bad[0]).slice(0, 80)}`);
   const sources = [input.certSource, ...clients.map((c) => c?.certSource)].filter((s) => s !== undefined);
-  if (sources.some((s) => typeof s !== 'string' || !CERT_SOURCE_PATTERN.test(s))) problems.push('certSource must be emulator-ca, file:PATH or https://URL');
+  if (sources.some((s) => typeof s !== 'string' || !CERT_SOURCE_PATTERN.test(s))) problems.push('certSource must be file:PATH, https://URL or emulator-ca');
+  // No default source: where certificates come from is the operator's decision, never a demo CA by accident.
+  if (input.certSource === undefined && (all || clients.some((c) => c?.certSource === undefined))) problems.push('certSource is required (for the fleet, or for every listed client)');
   const overlap = input.overlap ?? DEFAULT_FLEET_OVERLAP;
   try {
-    parseWorkflowDuration(overlap);
+    parseDuration(overlap);
   } catch {
     problems.push(`overlap must be a duration like "7d" or "0s" (got ${JSON.stringify(input.overlap)})`);
   }
@@ -110,7 +110,7 @@ function validate(raw: FleetInput): Settings {
     clients,
     all,
     idPrefix: input.idPrefix ?? '',
-    certSource: input.certSource ?? DEFAULT_CERT_SOURCE,
+    certSource: input.certSource ?? '',
     concurrency,
     overlap,
     pageSize,
@@ -122,8 +122,8 @@ function validate(raw: FleetInput): Settings {
 /** The same retry tuning the children get (tests keep it tiny); checked by `validate`. */
 function activityRetry(retry: FleetInput['retry']) {
   return {
-    initialInterval: Math.max(1, parseWorkflowDuration(retry?.initialInterval ?? '1s')),
-    maximumInterval: Math.max(1, parseWorkflowDuration(retry?.maximumInterval ?? '60s')),
+    initialInterval: Math.max(1, parseDuration(retry?.initialInterval ?? '1s')),
+    maximumInterval: Math.max(1, parseDuration(retry?.maximumInterval ?? '60s')),
     backoffCoefficient: 2,
     maximumAttempts: retry?.maximumAttempts ?? 12,
   };
@@ -138,14 +138,14 @@ function describeFailure(err: unknown): { code: string; message: string } {
   if (cause instanceof TimeoutFailure) return { code: 'TIMED_OUT', message: cause.message || 'timed out' };
   if (cause instanceof ApplicationFailure) {
     const detail = (cause.details?.[0] ?? {}) as { code?: unknown };
-    const code = cause.type === CERTIFICATE_INVALID && typeof detail.code === 'string' ? detail.code : (cause.type ?? 'FAILED');
+    const code = cause.type === Failure.CertificateInvalid && typeof detail.code === 'string' ? detail.code : (cause.type ?? 'FAILED');
     return { code, message: cause.message };
   }
   return { code: 'FAILED', message: cause instanceof Error ? cause.message : String(cause) };
 }
 
 /**
- * Rotates many clients: one `pinRotation` child per client (id `pin-rotation/{clientId}`, so it never runs beside
+ * Rotates many clients: one `pinRotation` child per client (id `pin-rotation-{clientId}`, so it never runs beside
  * a rotation started elsewhere), at most `concurrency` in flight. `all` pages through the platform's clients and
  * skips those that are not active or not mTLS-required. After `continueAsNewEvery` children (or when the server
  * suggests it) the run stops launching, lets its children finish and continues as new with the remaining clients
@@ -192,7 +192,7 @@ export async function fleetRotation(rawInput: FleetInput): Promise<FleetSummary>
     runs,
     ...(listing ? { listing: { ...listing } } : {}),
   });
-  setHandler(progressQuery, progress);
+  setHandler(fleetProgressQuery, progress);
 
   const showDetails = (): void => {
     const p = progress();
@@ -233,6 +233,8 @@ export async function fleetRotation(rawInput: FleetInput): Promise<FleetSummary>
   if (!carry) discovered = queue.length;
   if (settings.all && !listing) listing = { nextPage: 1, pageCount: null, platformTotal: null, scanned: 0, complete: false };
 
+  // Runs recorded before the ids lost their "/" start children under the old id when they replay.
+  const childId = patched('hyphen-ids-v1') ? rotationWorkflowId : legacyIds.rotation;
   const retry = activityRetry(rawInput.retry);
   const acts = proxyActivities<Activities>({ startToCloseTimeout: '60s', retry });
   // Listing is a platform call: it shares the rate-capped platform queue with the rotations' reads and writes.
@@ -300,7 +302,7 @@ export async function fleetRotation(rawInput: FleetInput): Promise<FleetSummary>
         if (isCancellation(err)) throw err;
         const failure = describeFailure(err);
         // A certificate the source cannot vouch for changes nothing: refused, like the rotation's own check.
-        const status = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === CERTIFICATE_INVALID ? 'refused' : 'failed';
+        const status = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === Failure.CertificateInvalid ? 'refused' : 'failed';
         record(clientId, status, { code: failure.code, message: `certificate source: ${failure.message}` });
         return;
       }
@@ -316,7 +318,7 @@ export async function fleetRotation(rawInput: FleetInput): Promise<FleetSummary>
       let child;
       try {
         child = await startChild<typeof pinRotation>(WORKFLOW_TYPE, {
-          workflowId: rotationWorkflowId(clientId),
+          workflowId: childId(clientId),
           args: [childInput],
           // A closing fleet (terminated, timed out) asks its children to cancel, so each saga restores its client.
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
@@ -324,7 +326,7 @@ export async function fleetRotation(rawInput: FleetInput): Promise<FleetSummary>
         });
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          record(clientId, 'skipped', { code: 'ALREADY_RUNNING', message: `a rotation of ${clientId} is already running (${rotationWorkflowId(clientId)})` });
+          record(clientId, 'skipped', { code: 'ALREADY_RUNNING', message: `a rotation of ${clientId} is already running (${childId(clientId)})` });
           return;
         }
         if (isCancellation(err)) throw err;

@@ -20,9 +20,8 @@ import type { Activities, RestoreInput } from '../activities';
 import type { OAuthClientState } from '../genesys/types';
 import { PlanError, pinMatchRate, pinsEqual, planFinalize, planRotation } from '../pins/plan';
 import type { Pin } from '../pins/types';
-import { parseWorkflowDuration } from './duration';
-import { ClientIdKey, RotationStatusKey, ServiceIdKey } from './search-attributes';
-import { platformTaskQueue, type RotationError, type RotationInput, type RotationPhase, type RotationResult, type RotationStatus } from './types';
+import { parseDuration as parseWorkflowDuration } from '../pins/duration';
+import { ClientIdKey, RotationStatusKey, ServiceIdKey, platformTaskQueue, type RotationError, type RotationInput, type RotationPhase, type RotationResult, type RotationStatus } from '../contract';
 
 /** Signals and the query an operator (CLI, UI) or an upstream system uses. */
 export const approveSignal = defineSignal<[{ by?: string }?]>('approve');
@@ -241,6 +240,7 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
     attempts: {},
     lastError: null,
     timestamps: { started: new Date(startedAt).toISOString() },
+    refusedActions: [],
   };
   let approved = false;
   let finalizeRequested = false;

@@ -1,36 +1,48 @@
 import {
   ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   startChild,
   workflowInfo,
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { ScheduleActivities } from '../schedules/activities';
-import { ALREADY_RUNNING_REASON, DEFAULT_RENEW_WITHIN, issuesOnDemand, type RenewalAssessment, type ScheduledRotationInput, type ScheduledRotationResult } from '../schedules/types';
-import { parseWorkflowDuration } from './duration';
+import {
+  ALREADY_RUNNING_REASON,
+  ClientIdKey,
+  CLIENT_ID_RULE,
+  DEFAULT_RENEW_WITHIN,
+  isClientId,
+  issuesOnDemand,
+  legacyIds,
+  platformTaskQueue,
+  rotationWorkflowId,
+  ScheduledByIdKey,
+  ServiceIdKey,
+  WorkflowExecutionAlreadyStartedError,
+  type RenewalAssessment,
+  type RotationInput,
+  type ScheduledRotationInput,
+  type ScheduledRotationResult,
+} from '../contract';
+import { parseDuration } from '../pins/duration';
+import { failureOf } from './failure-of';
 import { pinRotation } from './rotation';
-import { ClientIdKey, ServiceIdKey } from './search-attributes';
-import { platformTaskQueue, rotationWorkflowId, type RotationInput } from './types';
 
 /**
- * What a Temporal Schedule runs for one client (schedule id `pin-rotation-schedule/{clientId}`): decide whether a
+ * What a Temporal Schedule runs for one client (schedule id `pin-rotation-schedule-{clientId}`): decide whether a
  * rotation is needed (fetchClient → obtainCertificate → assessRenewal) and, if so, start the rotation
- * `pin-rotation/{clientId}` as a child. Schedule runs get a timestamp appended to their ids, so the one-rotation-
+ * `pin-rotation-{clientId}` as a child. Schedule runs get a timestamp appended to their ids, so the one-rotation-
  * per-client rule comes from the child's fixed id: a rotation already running makes this run end `skipped`.
  */
 
 type RunActivities = Activities & ScheduleActivities;
-
-/** Set by the server on runs a Schedule starts: the schedule's id. */
-const ScheduledByIdKey = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
 
 interface RetryTuning {
   initialIntervalMs: number;
@@ -58,26 +70,24 @@ function validate(raw: ScheduledRotationInput): { problems: string[]; renewWithi
   let renewWithinMs = 0;
   const tuning = { ...DEFAULT_TUNING };
   if (typeof raw !== 'object' || raw === null) return { problems: ['input must be a JSON object'], renewWithinMs, tuning };
-  if (typeof raw.clientId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(raw.clientId)) {
-    problems.push('clientId must be 1-128 characters of letters, digits, ".", "_" or "-"');
-  }
+  if (!isClientId(raw.clientId)) problems.push(`clientId must be ${CLIENT_ID_RULE}`);
   if (typeof raw.certSource !== 'string' || raw.certSource.length === 0) problems.push('certSource must be file:PATH, https://URL or emulator-ca');
   if (raw.serviceId !== undefined && typeof raw.serviceId !== 'string') problems.push('serviceId must be a string');
   try {
-    renewWithinMs = parseWorkflowDuration(raw.renewWithin ?? DEFAULT_RENEW_WITHIN);
+    renewWithinMs = parseDuration(raw.renewWithin ?? DEFAULT_RENEW_WITHIN);
   } catch {
     problems.push(`renewWithin must be a duration like "30d" (got ${JSON.stringify(raw.renewWithin)})`);
   }
   if (raw.overlap !== undefined) {
     try {
-      parseWorkflowDuration(raw.overlap);
+      parseDuration(raw.overlap);
     } catch {
       problems.push(`overlap must be a duration like "7d", "12h" or "0s" (got ${JSON.stringify(raw.overlap)})`);
     }
   }
   try {
-    if (raw.retry?.initialInterval !== undefined) tuning.initialIntervalMs = Math.max(1, parseWorkflowDuration(raw.retry.initialInterval));
-    if (raw.retry?.maximumInterval !== undefined) tuning.maximumIntervalMs = Math.max(1, parseWorkflowDuration(raw.retry.maximumInterval));
+    if (raw.retry?.initialInterval !== undefined) tuning.initialIntervalMs = Math.max(1, parseDuration(raw.retry.initialInterval));
+    if (raw.retry?.maximumInterval !== undefined) tuning.maximumIntervalMs = Math.max(1, parseDuration(raw.retry.maximumInterval));
   } catch {
     problems.push('retry.initialInterval and retry.maximumInterval must be durations like "1s"');
   }
@@ -88,18 +98,12 @@ function validate(raw: ScheduledRotationInput): { problems: string[]; renewWithi
   return { problems, renewWithinMs, tuning };
 }
 
-function failureOf(err: unknown): ApplicationFailure | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause;
-  if (err instanceof ApplicationFailure) return err;
-  return undefined;
-}
-
 export async function scheduledRotation(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
   const info = workflowInfo();
   const startedAt = Date.now();
   const clientId = typeof input?.clientId === 'string' ? input.clientId : '';
   const serviceId = typeof input?.serviceId === 'string' ? input.serviceId : clientId;
-  const rotationId = rotationWorkflowId(clientId);
+  let rotationId = rotationWorkflowId(clientId);
   let acts = proxies(DEFAULT_TUNING);
   let assessment: RenewalAssessment | undefined;
   let deployedPins: Awaited<ReturnType<Activities['fetchClient']>>['pins'] = [];
@@ -181,6 +185,8 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
     ...(input.overlap ? { overlap: input.overlap } : {}),
     ...(input.retry ? { retry: input.retry } : {}),
   };
+  // Runs recorded before the ids lost their "/" start the rotation under the old id when they replay.
+  if (!patched('hyphen-ids-v1')) rotationId = legacyIds.rotation(clientId);
   try {
     show(`rotating (${assessment.code}): ${assessment.reason}`);
     const child = await startChild(pinRotation, {

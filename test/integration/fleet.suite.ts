@@ -7,9 +7,9 @@ import { run as fleetCli } from '../../src/cli/commands/fleet';
 import type { CommandIo } from '../../src/cli/io';
 import { startFleet, queryProgress, waitForFleet } from '../../src/fleet/client';
 import { parseClientsFile } from '../../src/fleet/clients-file';
-import { fleetWorkflowId, type FleetInput, type FleetSummary } from '../../src/fleet/types';
+import { fleetWorkflowId, type FleetInput, type FleetSummary } from '../../src/contract';
 import { startRotation, signalRotation, waitForRotation } from '../../src/starter';
-import { rotationWorkflowId } from '../../src/workflows/types';
+import { rotationWorkflowId } from '../../src/contract';
 import { FAST_RETRY, harness, seedClient } from './harness';
 import { recordedWorkflowIds } from './saga.suite';
 
@@ -149,7 +149,7 @@ export function fleetSuite(): void {
     recordedWorkflowIds.push(fleetWorkflowId('all-prefix'));
     const out = JSON.parse(io.out()) as ReturnType<typeof JSON.parse>;
     assert.equal(code, 0, io.out() + io.err());
-    assert.equal(out.fleetId, 'pin-fleet/all-prefix');
+    assert.equal(out.fleetId, 'pin-fleet-all-prefix');
     assert.equal(out.ok, true);
     assert.equal(out.total, 5);
     assert.equal(out.done, 5);

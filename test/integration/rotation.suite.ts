@@ -53,7 +53,7 @@ export function rotationSuite(): void {
     const records = auditRecords().filter((r) => r.clientId === id);
     assert.equal(records.length, 1);
     assert.equal(records[0].status, 'finalized');
-    assert.equal(records[0].workflowId, `pin-rotation/${id}`);
+    assert.equal(records[0].workflowId, `pin-rotation-${id}`);
     assert.equal(records[0].pins[0].sha256Spki, next.info.sha256Spki);
     assert.equal(records[0].pinMatchRate, 1);
     assert.equal(records[0].errorCode, null);

@@ -72,7 +72,7 @@ export function upstreamSuite(): void {
     const id = 'upstream-http';
     await seedClient(id);
     const next = await issue(id);
-    const workflowId = `pin-rotation/${id}`;
+    const workflowId = `pin-rotation-${id}`;
     const body = (certificatePem: string, updateId: string) => ({
       operations: [
         {
