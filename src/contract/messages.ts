@@ -9,6 +9,7 @@ import type { RotationPhase, RotationStatus } from './rotation';
  */
 
 // Operator actions. Arguments are objects, so later fields (a signed approval, `force`) are additions, not breaks.
+// Typed as required; handlers still accept none (the UI and the HTTP API may send no payload).
 
 export interface ApproveArgs {
   /** Who approves, as the operator states it. */
@@ -36,14 +37,14 @@ export interface ActionAccepted {
  * caller gets the reason, nothing is recorded in history). The same names are registered as signals below,
  * because the Temporal UI sends signals; Temporal keeps signal and update handlers apart, so one name serves both.
  */
-export const approveUpdate = defineUpdate<ActionAccepted, [ApproveArgs?]>('approve');
-export const finalizeNowUpdate = defineUpdate<ActionAccepted, [FinalizeNowArgs?]>('finalizeNow');
-export const rollbackUpdate = defineUpdate<ActionAccepted, [RollbackArgs?]>('rollback');
+export const approveUpdate = defineUpdate<ActionAccepted, [ApproveArgs]>('approve');
+export const finalizeNowUpdate = defineUpdate<ActionAccepted, [FinalizeNowArgs]>('finalizeNow');
+export const rollbackUpdate = defineUpdate<ActionAccepted, [RollbackArgs]>('rollback');
 
 /** The same actions as signals: checked the same way; a refused one is ignored and listed in `status.refusedActions`. */
-export const approveSignal = defineSignal<[ApproveArgs?]>('approve');
-export const finalizeNowSignal = defineSignal<[FinalizeNowArgs?]>('finalizeNow');
-export const rollbackSignal = defineSignal<[RollbackArgs?]>('rollback');
+export const approveSignal = defineSignal<[ApproveArgs]>('approve');
+export const finalizeNowSignal = defineSignal<[FinalizeNowArgs]>('finalizeNow');
+export const rollbackSignal = defineSignal<[RollbackArgs]>('rollback');
 
 /** Phase, pins, attempts, approval and last error of a rotation, at any time. */
 export const statusQuery = defineQuery<RotationStatus>('status');
