@@ -4,7 +4,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
@@ -15,7 +14,6 @@ import {
   platformTaskQueue,
   rollbackUpdate,
   rotationWorkflowId,
-  SEARCH_ATTRIBUTES,
   statusQuery,
   WORKFLOW_TYPE,
   type RotationInput,
@@ -23,6 +21,7 @@ import {
   type RotationStatus,
 } from '../../src/contract';
 import { locateTemporalCli } from '../../src/temporal/cli-binary';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { installRuntime } from '../../src/temporal/runtime';
 import { fakeWorld, seedRotatable, type FakeWorld } from './fakes';
 
@@ -59,20 +58,17 @@ test('every committed history replays with the current workflow code', async () 
 const cli = locateTemporalCli();
 
 describe('rotation workflow with fake activities', { skip: cli ? false : 'no Temporal CLI found (TEMPORAL_CLI_PATH, PATH or the cache)' }, () => {
+  let server: DevServer;
   let env: TestWorkflowEnvironment;
 
   before(async () => {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: cli!.path },
-        ip: '127.0.0.1',
-        ui: false,
-        searchAttributes: Object.keys(SEARCH_ATTRIBUTES).map((name) => defineSearchAttributeKey(name, SearchAttributeType.KEYWORD)),
-      },
-    });
+    // The project's one launcher: it registers the search attributes the rotation upserts.
+    server = await startDevServer({ cliPath: cli!.path, headless: true });
+    env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
   });
   after(async () => {
     await env?.teardown();
+    await server?.stop();
   });
 
   /** Runs `fn` while a workflow worker and a platform worker serve a fresh task queue with the world's fakes. */
