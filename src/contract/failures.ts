@@ -16,6 +16,8 @@ export const Failure = {
   PlatformForbidden: 'PlatformForbidden',
   PlatformUnexpected: 'PlatformUnexpected',
   InvalidFleetInput: 'InvalidFleetInput',
+  /** An update validator refused an operator action: it does not fit the rotation's state. */
+  ActionRefused: 'ActionRefused',
 } as const;
 export type FailureName = (typeof Failure)[keyof typeof Failure];
 

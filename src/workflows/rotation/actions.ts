@@ -1,7 +1,8 @@
-import { log, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, log, patched, setHandler } from '@temporalio/workflow';
 import {
   approveSignal,
   approveUpdate,
+  Failure,
   finalizeNowSignal,
   finalizeNowUpdate,
   rollbackSignal,
@@ -82,7 +83,7 @@ export class OperatorActions {
   register(): void {
     const validator = (action: OperatorAction) => (_args?: unknown): void => {
       const reason = this.refusal(action);
-      if (reason !== undefined) throw new Error(reason);
+      if (reason !== undefined) throw ApplicationFailure.create({ type: Failure.ActionRefused, message: reason, nonRetryable: true });
     };
     setHandler(approveUpdate, (args) => this.apply('approve', args), { validator: validator('approve') });
     setHandler(finalizeNowUpdate, (args) => this.apply('finalizeNow', args), { validator: validator('finalizeNow') });
