@@ -98,70 +98,78 @@ function validate(raw: ScheduledRotationInput): { problems: string[]; renewWithi
   return { problems, renewWithinMs, tuning };
 }
 
-export async function scheduledRotation(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
-  const info = workflowInfo();
-  const startedAt = Date.now();
-  const clientId = typeof input?.clientId === 'string' ? input.clientId : '';
-  const serviceId = typeof input?.serviceId === 'string' ? input.serviceId : clientId;
-  let rotationId = rotationWorkflowId(clientId);
-  let acts = proxies(DEFAULT_TUNING);
-  let assessment: RenewalAssessment | undefined;
-  let deployedPins: Awaited<ReturnType<Activities['fetchClient']>>['pins'] = [];
+/** One scheduled run: what it read, and how it ends (every outcome but `rotation_started` audits itself). */
+class ScheduledRun {
+  readonly info = workflowInfo();
+  readonly startedAt = Date.now();
+  readonly clientId: string;
+  readonly serviceId: string;
+  rotationId: string;
+  acts = proxies(DEFAULT_TUNING);
+  assessment: RenewalAssessment | undefined;
+  deployedPins: Awaited<ReturnType<Activities['fetchClient']>>['pins'] = [];
 
-  const show = (line: string): void => {
-    setCurrentDetails([`**Scheduled rotation check of \`${clientId}\`** (source \`${input?.certSource ?? ''}\`)`, line].join('\n\n'));
-  };
+  constructor(readonly input: ScheduledRotationInput) {
+    this.clientId = typeof input?.clientId === 'string' ? input.clientId : '';
+    this.serviceId = typeof input?.serviceId === 'string' ? input.serviceId : this.clientId;
+    this.rotationId = rotationWorkflowId(this.clientId);
+  }
+
+  show(line: string): void {
+    setCurrentDetails([`**Scheduled rotation check of \`${this.clientId}\`** (source \`${this.input?.certSource ?? ''}\`)`, line].join('\n\n'));
+  }
 
   /** Ends the run; every outcome but `rotation_started` leaves its own audit line (the rotation writes its own). */
-  const end = async (outcome: ScheduledRotationResult['outcome'], code: string, reason: string, extra: Partial<ScheduledRotationResult> = {}): Promise<ScheduledRotationResult> => {
-    show(`outcome \`${outcome}\` (${code}): ${reason}`);
+  async end(outcome: ScheduledRotationResult['outcome'], code: string, reason: string, extra: Partial<ScheduledRotationResult> = {}): Promise<ScheduledRotationResult> {
+    this.show(`outcome \`${outcome}\` (${code}): ${reason}`);
     if (outcome !== 'rotation_started') {
       const record = {
         timestamp: new Date().toISOString(),
-        clientId,
-        serviceId,
-        workflowId: info.workflowId,
-        runId: info.runId,
-        pins: deployedPins,
-        latencyMs: Date.now() - startedAt,
+        clientId: this.clientId,
+        serviceId: this.serviceId,
+        workflowId: this.info.workflowId,
+        runId: this.info.runId,
+        pins: this.deployedPins,
+        latencyMs: Date.now() - this.startedAt,
         pinMatchRate: 0,
         status: outcome,
         errorCode: outcome === 'no_op' ? null : code,
         error: outcome === 'no_op' ? null : reason,
-        durationMs: Date.now() - startedAt,
+        durationMs: Date.now() - this.startedAt,
         // Beyond the rotation's fields: why a scheduled run changed nothing.
         reason,
-        scheduledBy: info.typedSearchAttributes.get(ScheduledByIdKey) ?? null,
+        scheduledBy: this.info.typedSearchAttributes.get(ScheduledByIdKey) ?? null,
       };
-      await CancellationScope.nonCancellable(() => acts.audit.writeAudit(record));
+      await CancellationScope.nonCancellable(() => this.acts.audit.writeAudit(record));
     }
+    const assessment = this.assessment;
     return {
       outcome,
       code,
       reason,
-      clientId,
-      rotationWorkflowId: rotationId,
+      clientId: this.clientId,
+      rotationWorkflowId: this.rotationId,
       ...(assessment ? { deployed: assessment.deployed, source: assessment.source } : {}),
       ...extra,
     };
-  };
+  }
+}
 
-  const { problems, renewWithinMs, tuning } = validate(input);
-  if (problems.length > 0) return end('refused', 'INVALID_INPUT', problems.join('; '));
-  acts = proxies(tuning);
-
+/** Reads the client and the source and decides; the certificate to rotate to, or the result the run ends with. */
+async function assess(run: ScheduledRun, renewWithinMs: number): Promise<{ certificatePem: string; assessment: RenewalAssessment } | ScheduledRotationResult> {
+  const { acts, clientId, input } = run;
   let certificatePem = '';
   try {
-    show('fetching the client and the source certificate');
+    run.show('fetching the client and the source certificate');
     const client = await acts.platform.fetchClient(clientId);
-    deployedPins = client.pins;
+    run.deployedPins = client.pins;
     if (issuesOnDemand(input.certSource)) {
       // Nothing to compare against: judge the deployed leaf by its expiry, and issue only when rotating.
-      assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, renewWithinMs });
-      if (assessment.decision === 'rotate') ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
+      run.assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, renewWithinMs });
+      if (run.assessment.decision === 'rotate') ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
     } else {
       ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
-      assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, sourceChain: certificatePem, renewWithinMs });
+      run.assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, sourceChain: certificatePem, renewWithinMs });
     }
   } catch (err) {
     if (isCancellation(err)) throw err;
@@ -169,15 +177,17 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
     if (failure) {
       const detail = (failure.details?.[0] ?? {}) as { code?: string };
       // Final answers (not found, bad source, bad certificate) need an operator; the rest ran out of retries.
-      return end(failure.nonRetryable ? 'refused' : 'failed', detail.code ?? failure.type ?? 'ActivityFailed', failure.message);
+      return run.end(failure.nonRetryable ? 'refused' : 'failed', detail.code ?? failure.type ?? 'ActivityFailed', failure.message);
     }
-    if (err instanceof ActivityFailure) return end('failed', err.cause?.name ?? 'ActivityFailed', err.cause?.message ?? err.message);
+    if (err instanceof ActivityFailure) return run.end('failed', err.cause?.name ?? 'ActivityFailed', err.cause?.message ?? err.message);
     throw err;
   }
+  return { certificatePem, assessment: run.assessment };
+}
 
-  if (assessment.decision === 'no_op') return end('no_op', assessment.code, assessment.reason);
-  if (assessment.decision === 'refuse') return end('refused', assessment.code, assessment.reason);
-
+/** Starts `pin-rotation-{clientId}` as an abandoned child: it owns its lifecycle as if the CLI had started it. */
+async function startRotation(run: ScheduledRun, certificatePem: string, assessment: RenewalAssessment): Promise<ScheduledRotationResult> {
+  const { input, clientId } = run;
   const rotationInput: RotationInput = {
     clientId,
     certificatePem,
@@ -186,27 +196,39 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
     ...(input.retry ? { retry: input.retry } : {}),
   };
   // Runs recorded before the ids lost their "/" start the rotation under the old id when they replay.
-  if (!patched('hyphen-ids-v1')) rotationId = legacyIds.rotation(clientId);
+  if (!patched('hyphen-ids-v1')) run.rotationId = legacyIds.rotation(clientId);
   try {
-    show(`rotating (${assessment.code}): ${assessment.reason}`);
+    run.show(`rotating (${assessment.code}): ${assessment.reason}`);
     const child = await startChild(pinRotation, {
-      workflowId: rotationId,
+      workflowId: run.rotationId,
       args: [rotationInput],
-      // The rotation owns its lifecycle (overlap for days, finalize, rollback) exactly as if the CLI had started
-      // it: this run ends once it has started, and neither its end nor its cancellation may cut the saga short.
+      // This run ends once the rotation has started; neither its end nor its cancellation may cut the saga short.
       parentClosePolicy: ParentClosePolicy.ABANDON,
       cancellationType: ChildWorkflowCancellationType.ABANDON,
       // A closed rotation of the client (finalized, rolled back, failed) never blocks the next one.
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: [
         { key: ClientIdKey, value: clientId },
-        { key: ServiceIdKey, value: serviceId },
+        { key: ServiceIdKey, value: run.serviceId },
       ],
       staticSummary: `Pin rotation of ${clientId} (scheduled: ${assessment.code})`,
     });
-    return end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
+    return run.end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return end('skipped', 'ALREADY_RUNNING', ALREADY_RUNNING_REASON);
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return run.end('skipped', 'ALREADY_RUNNING', ALREADY_RUNNING_REASON);
     throw err;
   }
+}
+
+export async function scheduledRotation(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
+  const run = new ScheduledRun(input);
+  const { problems, renewWithinMs, tuning } = validate(input);
+  if (problems.length > 0) return run.end('refused', 'INVALID_INPUT', problems.join('; '));
+  run.acts = proxies(tuning);
+  const assessed = await assess(run, renewWithinMs);
+  if (!('assessment' in assessed)) return assessed;
+  const { assessment, certificatePem } = assessed;
+  if (assessment.decision === 'no_op') return run.end('no_op', assessment.code, assessment.reason);
+  if (assessment.decision === 'refuse') return run.end('refused', assessment.code, assessment.reason);
+  return startRotation(run, certificatePem, assessment);
 }
