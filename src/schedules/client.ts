@@ -102,7 +102,7 @@ export async function createRotationSchedule(client: Client, opts: CreateRotatio
         staticDetails: [
           `Rotates \`${opts.clientId}\` when its deployed certificate expires within ${renewWithin} or the source holds a different one.`,
           `source: \`${opts.certSource}\`, overlap: ${overlap}, service: ${serviceId}`,
-          `The rotation itself runs as \`pin-rotation/${opts.clientId}\`.`,
+          `The rotation itself runs as \`pin-rotation-${opts.clientId}\`.`,
         ].join('\n\n'),
         // A run normally takes seconds; a stuck one must not hold the schedule (overlap SKIP) for ever.
         workflowRunTimeout: '1h',

@@ -166,7 +166,7 @@ export function fleetSuite(): void {
     );
     for (const id of active) await assertRotated(id, seeded.get(id)!);
     for (const before of untouched) assert.equal((await h.admin.getClient(before.id)).version, before.version, `${before.id} untouched`);
-    assert.match(io.err(), /fleet pin-fleet\/all-prefix started/);
+    assert.match(io.err(), /fleet pin-fleet-all-prefix started/);
   });
 
   test('a failing rotation is listed with its code, a client already rotating is skipped, and the exit code is 1', T, async () => {

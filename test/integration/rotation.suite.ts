@@ -46,7 +46,7 @@ export function rotationSuite(): void {
     for (const d of mine) {
       assert.equal(d.signatureValid, true);
       assert.equal(d.duplicate, false);
-      assert.equal(d.idempotencyKey, `pin-rotation/${id}:${(d.body as { event: string }).event}`);
+      assert.equal(d.idempotencyKey, `pin-rotation-${id}:${(d.body as { event: string }).event}`);
       assert.equal((d.body as { serviceId: string }).serviceId, 'svc-happy');
     }
 

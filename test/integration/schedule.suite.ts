@@ -106,7 +106,7 @@ export function scheduleSuite(): void {
     assert.equal(run.outcome, 'rotation_started');
     // The seeded certificate lives 30 days, inside the default 30-day renewal window.
     assert.equal(run.code, 'EXPIRES_SOON');
-    assert.match(run.workflowId, /^scheduled-rotation\/sched-rotate-/);
+    assert.match(run.workflowId, /^scheduled-rotation-sched-rotate-/);
     assert.ok(run.rotation);
     assert.equal(run.rotation.workflowId, `pin-rotation-${id}`);
     const rotation = (await h.client.workflow.getHandle(run.rotation.workflowId, run.rotation.runId).result()) as RotationResult;
@@ -130,7 +130,7 @@ export function scheduleSuite(): void {
     assert.equal(details.recentActions[0].rotation.status, 'finalized');
     const text = await cli(['describe', '--client', id, ...target()]);
     assert.match(text.stdout, /rotation_started \(EXPIRES_SOON\)/);
-    assert.match(text.stdout, /rotation pin-rotation\/sched-rotate \(run [^)]+\): finalized/);
+    assert.match(text.stdout, /rotation pin-rotation-sched-rotate \(run [^)]+\): finalized/);
     assert.ok(auditRecords().some((r) => r.workflowId === `pin-rotation-${id}` && r.status === 'finalized'));
     await deleteRotationSchedule(h.client, id);
   });
