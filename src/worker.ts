@@ -15,7 +15,7 @@ import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
-import { platformTaskQueue } from './workflows/types';
+import { platformTaskQueue } from './contract';
 
 /** `emulator-ca` sources: a certificate from the emulator's CA (its private key is dropped here, on purpose). */
 function emulatorCaIssuer(url?: string, token?: string): ((commonName: string) => Promise<string>) | undefined {

@@ -1,5 +1,5 @@
 import type { Pin } from '../pins/types';
-import type { RotationResult } from '../workflows/types';
+import type { RotationResult } from '../contract';
 
 /**
  * Text that came from an operator, a workflow input or the platform, made safe for a terminal: escape sequences

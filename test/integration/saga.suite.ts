@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { RotationAlreadyRunningError, queryStatus, rotationHandle, signalRotation, startRotation, waitForRotation } from '../../src/starter';
 import type { EmulatorStats } from '../../src/emulator/types';
-import type { RotationInput, RotationResult } from '../../src/workflows/types';
-import { RotationStatusKey } from '../../src/workflows/search-attributes';
+import type { RotationInput, RotationResult } from '../../src/contract';
+import { RotationStatusKey } from '../../src/contract';
 import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
 
 /** Workflow ids of every rotation these suites ran, for the replay test. */
@@ -52,7 +52,7 @@ async function assertRestored(id: string, seeded: { certificatePem: string; pins
 }
 
 function eventsFor(deliveries: Array<{ body: unknown; status: number }>, id: string): string[] {
-  return deliveries.filter((d) => (d.body as { clientId?: string }).clientId === id && d.status >= 200 && d.status < 300).map((d) => (d.body as { event: string }).event);
+  return deliveries.filter((d) => (d.body as { clientId?: string } | null)?.clientId === id && d.status >= 200 && d.status < 300).map((d) => (d.body as { event: string }).event);
 }
 
 export function sagaSuite(): void {
