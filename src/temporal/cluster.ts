@@ -42,7 +42,7 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-interface Ports {
+export interface Ports {
   frontend: number;
   frontendHttp: number;
   frontendMembership: number;
@@ -58,7 +58,7 @@ interface Ports {
 }
 
 /** What the data directory remembers between runs (owner-only: it holds the database password). */
-interface ClusterState {
+export interface ClusterState {
   version: 1;
   postgresPassword: string;
   ports: Ports;
