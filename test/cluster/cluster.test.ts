@@ -33,6 +33,7 @@ const RATE_PER_MINUTE = 600;
 const CONCURRENCY = 40;
 const OVERLAP = '3s';
 const WINDOW_S = 10;
+const CERT_POOL = 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'pinrotate-cluster-'));
 // PostgreSQL runs as an unprivileged user when we are root: it must be able to reach the data directory.
@@ -84,7 +85,8 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
 
   // The cluster and the workers' bundling are the slow parts; the emulator and the certificates go meanwhile.
   log(`starting the cluster on ${dataDir}`);
-  const clusterStart = startClusterProcess(dataDir, port, join(dir, 'cluster-1.log'));
+  const first = startClusterProcess(dataDir, port, join(dir, 'cluster-1.log'));
+  cleanups.push(() => killGroup(first.proc));
   const recorder = requestRecorder();
   const emulator: EmulatorHandle = await startEmulator({ rateLimitPerMinute: RATE_PER_MINUTE, logger: pino({ level: 'debug' }, recorder.stream) });
   cleanups.push(() => emulator.close());
@@ -95,26 +97,28 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
   const ids = Array.from({ length: ROTATIONS }, (_, i) => `cl-${String(i).padStart(4, '0')}`);
   const seed = await admin.issueCertificate({ commonName: 'cluster-seed', days: 90 });
   const seedPin = pinFromInfo(describeCertificate(new X509Certificate(seed.certificatePem)), 'primary');
+  // Pre-issued (for speed, as the bench does: the emulator makes an RSA key per certificate, slow on a busy
+  // machine): a pool of distinct certificates, client i rotating to certificate i mod POOL.
   const certDir = join(dir, 'certs');
   mkdirSync(certDir);
-  const nextSpki = new Map<string, string>();
+  const certOf = (id: string): number => ids.indexOf(id) % CERT_POOL;
+  const poolDigest: string[] = [];
+  for (let i = 0; i < CERT_POOL; i += 1) {
+    const issued = await admin.issueCertificate({ commonName: `cluster-next-${i}`, days: 90 });
+    writeFileSync(join(certDir, `next-${i}.pem`), issued.certificatePem);
+    poolDigest.push(describeCertificate(new X509Certificate(issued.certificatePem)).sha256Certificate);
+  }
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < ids.length) {
       const id = ids[next++];
       await admin.createClient({ id, name: `cluster ${id}`, secret: randomBytes(12).toString('hex'), mtlsRequired: true, certificateChain: seed.certificatePem, pins: [seedPin] });
-      // Pre-issued (for speed, as the bench does): each client's next certificate names it.
-      const issued = await admin.issueCertificate({ commonName: id, days: 90 });
-      writeFileSync(join(certDir, `${id}.pem`), issued.certificatePem);
-      nextSpki.set(id, describeCertificate(new X509Certificate(issued.certificatePem)).sha256Spki);
     }
   };
-  await Promise.all(Array.from({ length: 4 }, lane));
+  await Promise.all(Array.from({ length: 8 }, lane));
   log(`emulator up, ${ids.length} clients seeded and their next certificates issued`);
 
-  let cluster = await clusterStart;
-  cleanups.push(() => killGroup(cluster.proc));
-  const info: ClusterInfo = cluster.info;
+  const info: ClusterInfo = await first.ready;
   log(`cluster up in ${Math.round((Date.now() - started) / 1000)} s: ${info.temporalAddress}, UI ${info.temporalUi}, metrics ${info.serverMetrics}`);
   if (info.temporalUi) {
     const settings = await fetch(`${info.temporalUi}/api/v1/settings`);
@@ -173,7 +177,7 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
   const handle = await startFleet(
     client,
     {
-      clients: ids.map((clientId) => ({ clientId, certSource: `file:${join(certDir, `${clientId}.pem`)}` })),
+      clients: ids.map((clientId) => ({ clientId, certSource: `file:${join(certDir, `next-${certOf(clientId)}.pem`)}` })),
       concurrency: CONCURRENCY,
       overlap: OVERLAP,
       retry: { initialInterval: '200ms', maximumInterval: '2s', maximumAttempts: 50 },
@@ -206,7 +210,7 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
   // 2. Every cluster process SIGKILLed mid-fleet.
   p = await progressAt(Math.round(ROTATIONS * 0.5));
   log(`${p.done}/${p.total} done: SIGKILL every cluster process (server ${info.pids.server}, postmaster ${info.pids.postgres}, UI ${info.pids.ui})`);
-  await killGroup(cluster.proc);
+  await killGroup(first.proc);
   await connection.close().catch(() => undefined);
   for (const pid of [info.pids.server, info.pids.postgres, info.pids.ui]) {
     if (!pid) continue;
@@ -233,9 +237,11 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
 
   // 4. The cluster started again on the same data directory resumes the fleet.
   const restartAt = Date.now();
-  cluster = await startClusterProcess(dataDir, port, join(dir, 'cluster-2.log'));
+  const second = startClusterProcess(dataDir, port, join(dir, 'cluster-2.log'));
+  cleanups.push(() => killGroup(second.proc));
+  const info2 = await second.ready;
   log(`cluster started again in ${Math.round((Date.now() - restartAt) / 1000)} s`);
-  assert.equal(cluster.info.temporalAddress, info.temporalAddress);
+  assert.equal(info2.temporalAddress, info.temporalAddress);
   workers[1] = await startWorkerProcess(envFiles[1], workerLog(2, 2));
   const restarted2 = workers[1];
   cleanups.push(() => killGroup(restarted2));
@@ -256,7 +262,7 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
     const state = await admin.getClient(id);
     assert.equal(state.pins.length, 1, `${id}: one pin after finalize`);
     assert.equal(state.pins[0].role, 'primary', `${id}: primary`);
-    assert.equal(state.pins[0].sha256Spki, nextSpki.get(id), `${id}: pinned to its new certificate`);
+    assert.equal(state.pins[0].sha256Certificate, poolDigest[certOf(id)], `${id}: pinned to its new certificate`);
   }
 
   // No webhook processed twice: one processed delivery per idempotency key, each event once per rotation.

@@ -53,10 +53,11 @@ export async function killGroup(p: Proc): Promise<void> {
   await p.exited;
 }
 
-export async function startClusterProcess(dataDir: string, port: number, logPath: string): Promise<{ proc: Proc; info: ClusterInfo }> {
+/** Starts `pinrotate cluster start`; `ready` resolves with the addresses it prints, or rejects when it exits first. */
+export function startClusterProcess(dataDir: string, port: number, logPath: string): { proc: Proc; ready: Promise<ClusterInfo> } {
   const proc = startProc(['cluster', 'start', '--data-dir', dataDir, '--port', String(port), '--json'], logPath, process.env, true);
   let out = '';
-  const info = await new Promise<ClusterInfo>((resolve, reject) => {
+  const ready = new Promise<ClusterInfo>((resolve, reject) => {
     proc.child.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
       const line = out.split('\n').find((l) => l.startsWith('{'));
@@ -64,7 +65,7 @@ export async function startClusterProcess(dataDir: string, port: number, logPath
     });
     void proc.exited.then(({ code }) => reject(new Error(`pinrotate cluster start exited with ${code}:\n${proc.log().slice(-3000)}`)));
   });
-  return { proc, info };
+  return { proc, ready };
 }
 
 export async function startWorkerProcess(envFile: string, logPath: string): Promise<Proc> {
