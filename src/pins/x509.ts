@@ -7,14 +7,16 @@
  */
 import { AsnParser, AsnConvert } from '@peculiar/asn1-schema';
 import {
+  AlgorithmIdentifier,
   AuthorityKeyIdentifier,
   BasicConstraints,
-  Certificate,
   ExtendedKeyUsage,
+  Extensions,
   KeyUsage,
+  Name,
   SubjectAlternativeName,
   SubjectKeyIdentifier,
-  type Name,
+  SubjectPublicKeyInfo,
 } from '@peculiar/asn1-x509';
 import { ECParameters } from '@peculiar/asn1-ecc';
 import { RsaSaPssParams } from '@peculiar/asn1-rsa';
@@ -183,15 +185,28 @@ function signatureHash(algorithm: string, parameters: ArrayBuffer | null | undef
 function readFacts(der: Buffer): CertificateFacts {
   const ber = asn1js.fromBER(der);
   if (ber.offset === -1) throw new Error(`ASN.1: ${ber.result.error}`);
-  const cert = AsnParser.fromASN(ber.result, Certificate);
-  const tbs = cert.tbsCertificate;
-  // The encoded SubjectPublicKeyInfo is the sixth field of tbsCertificate, seventh with an explicit version.
-  const tbsFields = ((ber.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence).valueBlock.value;
-  const spkiBlock = tbsFields[tbsFields[0].idBlock.tagClass === 3 ? 6 : 5];
-  const spkiDer = Buffer.from(spkiBlock.valueBeforeDecodeView);
+  // Each field is mapped to its schema on its own: mapping the whole Certificate costs about twice as much
+  // (the schema is compared again for every field), and serial, validity and signature are Node's job.
+  const [tbsBlock, outerAlgorithm] = (ber.result as asn1js.Sequence).valueBlock.value as asn1js.Sequence[];
+  const fields = tbsBlock.valueBlock.value as asn1js.Constructed[];
+  const tagged = (n: number) => fields.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === n);
+  const versionBlock = tagged(0);
+  const at = versionBlock ? 1 : 0;
+  if (fields.length < at + 6) throw new Error('tbsCertificate has too few fields');
+  const version = versionBlock ? (versionBlock.valueBlock.value[0] as asn1js.Integer).valueBlock.valueDec : 0;
+  const signatureAlgorithm = AsnParser.fromASN(outerAlgorithm, AlgorithmIdentifier);
+  const tbs = {
+    signature: AsnParser.fromASN(fields[at + 1], AlgorithmIdentifier),
+    issuer: AsnParser.fromASN(fields[at + 2], Name),
+    subject: AsnParser.fromASN(fields[at + 4], Name),
+    subjectPublicKeyInfo: AsnParser.fromASN(fields[at + 5], SubjectPublicKeyInfo),
+    extensions: tagged(3) ? AsnParser.fromASN(tagged(3)!.valueBlock.value[0], Extensions) : undefined,
+  };
+  const spkiDer = Buffer.from(fields[at + 5].valueBeforeDecodeView);
+  const cert = { signatureAlgorithm };
 
   const facts: CertificateFacts = {
-    version: tbs.version + 1,
+    version: version + 1,
     spkiDer,
     subjectKey: nameKey(tbs.subject),
     issuerKey: nameKey(tbs.issuer),
