@@ -3,9 +3,9 @@
  * exactly that one defect, and is made here (pins-chain.ts), never committed.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { commonName } from '../../src/pins/digest';
+import { commonName, describeCertificate } from '../../src/pins/digest';
 import type { CertificateErrorCode } from '../../src/pins/errors';
 import { validateCertificateChain, type ValidateOptions, type ValidationResult } from '../../src/pins/validate';
 import {
@@ -213,8 +213,13 @@ describe('path validation: key strength on every certificate (KEY_TOO_WEAK)', ()
   });
 
   it('explicit EC curve parameters are refused, the same key with a named curve accepted', { skip: NO_OPENSSL }, () => {
-    const leaf = leafUnder(inter, { key: withExplicitCurve(keys.leaf) });
+    const explicit = withExplicitCurve(keys.leaf);
+    const leaf = leafUnder(inter, { key: explicit });
     refused(validate([leaf, inter]), 'KEY_TOO_WEAK', /explicit curve parameters/);
+    // The pin is over the SPKI bytes the certificate carries, not Node's re-encoding with the named curve.
+    const pin = describeCertificate(new X509Certificate(leaf.der)).sha256Spki;
+    assert.equal(pin, createHash('sha256').update(explicit.spki).digest('base64'));
+    assert.notEqual(pin, createHash('sha256').update(keys.leaf.spki).digest('base64'));
   });
 });
 
