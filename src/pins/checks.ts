@@ -3,7 +3,7 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { certificateValidity, oneLineName } from './digest';
 import { safeText, type Problem } from './errors';
 import { ANY_EXTENDED_KEY_USAGE_OID, CLIENT_AUTH_OID, MIN_EC_BITS, MIN_RSA_BITS, WEAK_HASHES } from './policy';
-import { certificateFacts, extensionName, type CertificateFacts } from './x509';
+import { extensionName, factsOf, type CertificateFacts } from './x509';
 
 const KEY_CERT_SIGN = 32;
 const DIGITAL_SIGNATURE = 1;
@@ -22,7 +22,7 @@ export class PathCertificate {
 
   /** Throws when the library cannot read the certificate (the caller decides what that means). */
   static of(cert: X509Certificate): PathCertificate {
-    return new PathCertificate(cert, certificateFacts(cert.raw));
+    return new PathCertificate(cert, factsOf(cert));
   }
 
   get publicKey(): KeyObject {

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { CertificateError } from './errors';
 import type { CertificateInfo, Pin, PinRole } from './types';
-import { certificateFacts } from './x509';
+import { factsOf } from './x509';
 
 /**
  * The SubjectPublicKeyInfo exactly as encoded in the certificate (what RFC 7469 hashes), as the ASN.1
@@ -10,7 +10,7 @@ import { certificateFacts } from './x509';
  */
 export function subjectPublicKeyInfoDer(cert: X509Certificate): Buffer {
   try {
-    return certificateFacts(cert.raw).spkiDer;
+    return factsOf(cert).spkiDer;
   } catch {
     return cert.publicKey.export({ type: 'spki', format: 'der' });
   }

@@ -21,6 +21,7 @@ import {
 import { ECParameters } from '@peculiar/asn1-ecc';
 import { RsaSaPssParams } from '@peculiar/asn1-rsa';
 import * as asn1js from 'asn1js';
+import type { X509Certificate } from 'node:crypto';
 
 export const OID = {
   basicConstraints: '2.5.29.19',
@@ -303,5 +304,17 @@ export function certificateFacts(der: Buffer): CertificateFacts {
   }
   cache.set(key, facts);
   if (facts instanceof Error) throw facts;
+  return facts;
+}
+
+const perObject = new WeakMap<X509Certificate, CertificateFacts>();
+
+/** certificateFacts for a parsed certificate, remembered on the object (parsing and pinning both ask). */
+export function factsOf(cert: X509Certificate): CertificateFacts {
+  let facts = perObject.get(cert);
+  if (facts === undefined) {
+    facts = certificateFacts(cert.raw);
+    perObject.set(cert, facts);
+  }
   return facts;
 }
