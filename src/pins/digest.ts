@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { CertificateError } from './errors';
 import type { CertificateInfo, Pin, PinRole } from './types';
-import { factsOf } from './x509';
+import { encodedSpki } from './x509';
 
 /**
  * The SubjectPublicKeyInfo exactly as encoded in the certificate (what RFC 7469 hashes), as the ASN.1
@@ -10,9 +10,13 @@ import { factsOf } from './x509';
  */
 export function subjectPublicKeyInfoDer(cert: X509Certificate): Buffer {
   try {
-    return factsOf(cert).spkiDer;
+    return encodedSpki(cert);
   } catch {
-    return cert.publicKey.export({ type: 'spki', format: 'der' });
+    try {
+      return cert.publicKey.export({ type: 'spki', format: 'der' });
+    } catch {
+      throw new CertificateError('PEM_INVALID', 'certificate public key could not be read');
+    }
   }
 }
 

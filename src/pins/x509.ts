@@ -318,3 +318,30 @@ export function factsOf(cert: X509Certificate): CertificateFacts {
   }
   return facts;
 }
+
+/**
+ * The SubjectPublicKeyInfo as encoded in the certificate. Uses the library's full reading when it is
+ * already at hand; otherwise reads only the ASN.1 tree (no schema mapping), which is what pinning a
+ * certificate seen for the first time needs. Throws when the library cannot read the certificate.
+ */
+export function encodedSpki(cert: X509Certificate): Buffer {
+  const der = cert.raw;
+  const key = der.toString('latin1');
+  const known = perObject.get(cert) ?? cache.get(key);
+  if (known !== undefined && !(known instanceof Error)) return known.spkiDer;
+  let spkiDer = spkiCache.get(key);
+  if (spkiDer === undefined) {
+    const ber = asn1js.fromBER(der);
+    if (ber.offset === -1) throw new Error(`ASN.1: ${ber.result.error}`);
+    const tbs = (ber.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence;
+    const fields = tbs.valueBlock.value;
+    const spki = fields[fields[0].idBlock.tagClass === 3 ? 6 : 5];
+    if (!(spki instanceof asn1js.Sequence)) throw new Error('tbsCertificate has no SubjectPublicKeyInfo');
+    spkiDer = Buffer.from(spki.valueBeforeDecodeView);
+    if (spkiCache.size >= CACHE_LIMIT) spkiCache.delete(spkiCache.keys().next().value as string);
+    spkiCache.set(key, spkiDer);
+  }
+  return spkiDer;
+}
+
+const spkiCache = new Map<string, Buffer>();
