@@ -127,7 +127,8 @@ export function workerEnv(temporal: Temporal, p: Platform, opts: { taskQueue: st
     caPath: p.caPath,
     auditPath: opts.auditPath,
     // Always written, 0 included: the bench compares paced and unpaced runs.
-    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) },
+    // `file:` sources are read only from allowed directories: the run's, where startPlatform writes the certificate.
+    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute), CERT_SOURCE_DIRS: temporal.dir },
     logLevel: opts.logLevel,
     metricsPort: opts.metricsPort,
   });
