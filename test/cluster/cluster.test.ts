@@ -339,12 +339,8 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 });
 
-// Kept apart so it is visible without failing the suite: src/activities/audit.ts (JsonlAuditSink) recognises a
-// retried write only within one worker process (it reads the file once, then remembers in memory). When an audit
-// activity's completion is lost (its worker or the server dies just after the write) and another worker that read
-// the file earlier retries it, the run gets a second, identical line. The fix belongs in the sink (re-read the
-// file's new tail under a lock before appending, or an O_EXCL marker per run); then drop `todo`.
-test('cluster: exactly one audit line per run across workers', { todo: 'JsonlAuditSink deduplicates per process only' }, () => {
+// Workers share the audit file; the sink re-reads what others appended under a lock before it writes.
+test('cluster: exactly one audit line per run across workers', () => {
   assert.ok(auditDuplicates, 'the fleet test ran');
   assert.deepEqual(auditDuplicates, [], 'no run audited twice');
 });
