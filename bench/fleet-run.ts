@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { startFleet, waitForFleet } from '../src/fleet/client';
 import type { EmulatorStats } from '../src/emulator';
-import type { FleetSummary } from '../src/fleet/types';
+import type { FleetSummary } from '../src/contract';
 import { counterDelta, histogramDelta, scrape, type HistogramDelta } from './prom';
 import type { Log, Platform, Temporal, WorkerProcess, WorkerUsage } from './stack';
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { EmulatorAdmin, startEmulator, type EmulatorHandle } from '../src/emulator';
+import { localWorkerEnv } from '../src/config/worker-env';
 import { describeCertificate, pinFromInfo } from '../src/pins/digest';
 import { connectClient } from '../src/starter';
 import { ensureTemporalCli } from '../src/temporal/cli-binary';
@@ -119,24 +120,17 @@ export async function seedClients(p: Platform, ids: readonly string[]): Promise<
 
 /** The environment `loadWorkerConfig` reads, for a worker against `p` on `taskQueue`. */
 export function workerEnv(temporal: Temporal, p: Platform, opts: { taskQueue: string; rateLimitPerMinute: number; logLevel: string; auditPath: string; metricsPort?: number }): Record<string, string> {
-  return {
-    TEMPORAL_ADDRESS: temporal.server.address,
-    TEMPORAL_NAMESPACE: temporal.server.namespace,
-    TEMPORAL_TASK_QUEUE: opts.taskQueue,
-    GENESYS_CLIENT_ID: p.workerClientId,
-    GENESYS_CLIENT_SECRET: p.workerSecret,
-    GENESYS_GATEWAY_URL: p.emulator.url,
-    PKI_WEBHOOK_URL: p.emulator.pkiWebhookUrl,
-    PKI_WEBHOOK_TOKEN: p.emulator.pkiToken,
-    PKI_WEBHOOK_SECRET: p.emulator.pkiSecret,
-    PIN_TRUST_BUNDLE: p.caPath,
-    EMULATOR_ADMIN_URL: p.emulator.url,
-    EMULATOR_ADMIN_TOKEN: p.emulator.adminToken,
-    AUDIT_LOG_PATH: opts.auditPath,
-    PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute),
-    LOG_LEVEL: opts.logLevel,
-    ...(opts.metricsPort ? { METRICS_PORT: String(opts.metricsPort) } : {}),
-  };
+  return localWorkerEnv({
+    temporal: { address: temporal.server.address, namespace: temporal.server.namespace, taskQueue: opts.taskQueue },
+    oauth: { clientId: p.workerClientId, secret: p.workerSecret },
+    emulator: p.emulator,
+    caPath: p.caPath,
+    auditPath: opts.auditPath,
+    // Always written, 0 included: the bench compares paced and unpaced runs.
+    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) },
+    logLevel: opts.logLevel,
+    metricsPort: opts.metricsPort,
+  });
 }
 
 export interface WorkerUsage {

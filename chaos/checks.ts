@@ -2,7 +2,7 @@ import type { AuditRecord } from '../src/activities/audit';
 import type { AdminClientState, WebhookDelivery } from '../src/emulator/types';
 import { pinsEqual } from '../src/pins/plan';
 import type { Pin } from '../src/pins/types';
-import type { RotationOutcome, RotationResult } from '../src/workflows/types';
+import { sameChain, type RotationOutcome, type RotationResult } from '../src/contract';
 
 /**
  * The invariants a chaos run checks once every rotation has ended. Pure functions over what was observed (the
@@ -52,10 +52,6 @@ export interface Violation {
   check: 'terminal' | 'outcome' | 'platform' | 'webhook' | 'audit' | 'worker';
   clientId?: string;
   message: string;
-}
-
-function sameChain(a: string, b: string): boolean {
-  return a.replace(/\r\n/g, '\n').trim() === b.replace(/\r\n/g, '\n').trim();
 }
 
 function samePin(a: Pin | undefined, b: Pin): boolean {

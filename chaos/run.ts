@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { formatEnvFile } from '../src/config/env-file';
+import { localWorkerEnv, writeWorkerEnvFile } from '../src/config/worker-env';
 import { loadWorkerConfig } from '../src/config/worker-config';
 import { EmulatorAdmin } from '../src/emulator/admin-client';
 import type { AdminClientState, EmulatorStats, WebhookDelivery } from '../src/emulator/types';
@@ -25,7 +25,7 @@ import { connectClient, queryStatus, RotationAlreadyRunningError, signalRotation
 import { ensureTemporalCli } from '../src/temporal/cli-binary';
 import { startDevServer, type DevServer, type DevServerOptions } from '../src/temporal/dev-server';
 import { freePort } from '../src/temporal/net';
-import { rotationWorkflowId, TASK_QUEUE, type RotationInput, type RotationResult } from '../src/workflows/types';
+import { rotationWorkflowId, TASK_QUEUE, type RotationInput, type RotationResult } from '../src/contract';
 import { checkAudit, checkOutcomes, checkPlatform, checkWebhooks, EXPECTED_OUTCOME, type ObservedRotation, type PlannedRotation, type RotationKind, type Violation } from './checks';
 import { LossyProxy } from './lossy-proxy';
 import { startEmulatorProcess, WorkerSupervisor, type EmulatorProcess } from './processes';
@@ -369,28 +369,20 @@ async function seedWorkerClient(admin: EmulatorAdmin): Promise<{ id: string; sec
 function writeWorkerEnv(dataDir: string, server: DevServer, emulator: EmulatorProcess, gatewayUrl: string, oauth: { id: string; secret: string }, rateLimit: number): string {
   const caPath = join(dataDir, 'emulator-ca.pem');
   writeFileSync(caPath, emulator.details.caCertificatePem);
-  const env: Record<string, string> = {
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_NAMESPACE: server.namespace,
-    TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-    GENESYS_CLIENT_ID: oauth.id,
-    GENESYS_CLIENT_SECRET: oauth.secret,
-    GENESYS_GATEWAY_URL: gatewayUrl,
-    GENESYS_MTLS_URL: emulator.details.mtlsUrl,
-    GENESYS_MTLS_CA_FILE: caPath,
-    PKI_WEBHOOK_URL: emulator.details.pkiWebhookUrl,
-    PKI_WEBHOOK_TOKEN: emulator.details.pkiToken,
-    PKI_WEBHOOK_SECRET: emulator.details.pkiSecret,
-    PIN_TRUST_BUNDLE: caPath,
-    EMULATOR_ADMIN_URL: emulator.details.url,
-    EMULATOR_ADMIN_TOKEN: emulator.details.adminToken,
-    AUDIT_LOG_PATH: join(dataDir, 'audit.jsonl'),
-    ...(rateLimit > 0 ? { PLATFORM_RATE_LIMIT_PER_MINUTE: String(rateLimit) } : {}),
+  const env = localWorkerEnv({
+    temporal: { address: server.address, namespace: server.namespace, taskQueue: TASK_QUEUE },
+    oauth: { clientId: oauth.id, secret: oauth.secret },
+    emulator: emulator.details,
+    gatewayUrl,
+    mtlsUrl: emulator.details.mtlsUrl,
+    caPath,
+    auditPath: join(dataDir, 'audit.jsonl'),
+    rateLimitPerMinute: rateLimit,
     // `info` so the supervisor sees "worker started"; the logs go to the data dir.
-    LOG_LEVEL: 'info',
-  };
+    logLevel: 'info',
+  });
   const path = join(dataDir, 'worker.env');
-  writeFileSync(path, formatEnvFile(env, 'written by `npm run chaos`: the configuration of every worker it starts'), { mode: 0o600 });
+  writeWorkerEnvFile(path, env, 'written by `npm run chaos`: the configuration of every worker it starts');
   // Fails here, not in N worker processes, when the file is wrong.
   loadWorkerConfig(env);
   return path;

@@ -1,10 +1,38 @@
-import { Client, Connection, type ConnectionOptions, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  type ConnectionOptions,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { certificateBlocksOnly } from './activities/cert-source';
 import { codecFromEnv } from './codec/aes-gcm';
 import { temporalTargetFrom } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
-import { TASK_QUEUE, WORKFLOW_TYPE, rotationWorkflowId, type RotationInput, type RotationResult, type RotationStatus } from './workflows/types';
+import {
+  approveSignal,
+  approveUpdate,
+  certificateIssuedSignal,
+  finalizeNowSignal,
+  finalizeNowUpdate,
+  rollbackSignal,
+  rollbackUpdate,
+  rotationWorkflowId,
+  statusQuery,
+  TASK_QUEUE,
+  WORKFLOW_TYPE,
+  type ActionAccepted,
+  type ApproveArgs,
+  type FinalizeNowArgs,
+  type RollbackArgs,
+  type RotationInput,
+  type RotationResult,
+  type RotationStatus,
+} from './contract';
 
 /** The client side of a rotation: start, wait, query, signal. Used by the CLI and by upstream integrations. */
 
@@ -51,7 +79,7 @@ export function rotationHandle(client: Client, clientId: string): WorkflowHandle
 }
 
 export async function queryStatus(handle: WorkflowHandle): Promise<RotationStatus> {
-  return handle.query<RotationStatus>('status');
+  return handle.query(statusQuery);
 }
 
 export function resultFromStatus(s: RotationStatus): RotationResult {
@@ -141,18 +169,49 @@ export async function announceCertificate(
 ): Promise<WorkflowHandle<typeof pinRotation>> {
   // Only certificate blocks travel: a private key pasted by mistake is refused here, before it reaches history.
   const certificatePem = certificateBlocksOnly(opts.certificatePem);
-  return client.workflow.signalWithStart<typeof pinRotation, [{ certificatePem: string; serviceId?: string }]>(WORKFLOW_TYPE, {
+  return client.workflow.signalWithStart(WORKFLOW_TYPE, {
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     workflowId: rotationWorkflowId(opts.clientId),
     args: [{ clientId: opts.clientId, certificatePem: '', ...(opts.serviceId ? { serviceId: opts.serviceId } : {}), ...(opts.overlap ? { overlap: opts.overlap } : {}), ...(opts.retry ? { retry: opts.retry } : {}) }],
-    signal: 'certificateIssued',
+    signal: certificateIssuedSignal,
     signalArgs: [{ certificatePem, ...(opts.serviceId ? { serviceId: opts.serviceId } : {}) }],
   });
 }
 
-export type RotationSignal = 'approve' | 'finalizeNow' | 'rollback';
+/** An operator action and its arguments, as the rotation's updates define them (src/contract/messages.ts). */
+export type OperatorRequest = { action: 'approve'; args: ApproveArgs } | { action: 'finalizeNow'; args: FinalizeNowArgs } | { action: 'rollback'; args: RollbackArgs };
 
-export async function signalRotation(client: Client, clientId: string, signal: RotationSignal, arg?: Record<string, unknown>): Promise<void> {
+/** The rotation refused the action (its validator's reason); nothing was recorded. */
+export class ActionRefusedError extends Error {
+  constructor(
+    readonly action: OperatorRequest['action'],
+    readonly reason: string,
+  ) {
+    super(`${action} refused: ${reason}`);
+    this.name = 'ActionRefusedError';
+  }
+}
+
+/** Sends an operator action as an update: it is accepted (and applied) or refused with the rotation's reason. */
+export async function requestAction(client: Client, clientId: string, request: OperatorRequest): Promise<ActionAccepted> {
   const handle = rotationHandle(client, clientId);
-  await handle.signal(signal, ...(arg ? [arg] : []));
+  try {
+    if (request.action === 'approve') return await handle.executeUpdate(approveUpdate, { args: [request.args] });
+    if (request.action === 'finalizeNow') return await handle.executeUpdate(finalizeNowUpdate, { args: [request.args] });
+    return await handle.executeUpdate(rollbackUpdate, { args: [request.args] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new ActionRefusedError(request.action, err.cause?.message ?? err.message);
+    throw err;
+  }
+}
+
+/**
+ * The same action as a signal, as the Temporal UI sends it: no answer; a refused one is ignored by the rotation
+ * and listed in `status.refusedActions`. Prefer `requestAction`.
+ */
+export async function signalRotation(client: Client, clientId: string, action: OperatorRequest['action'], args: ApproveArgs | FinalizeNowArgs | RollbackArgs = {}): Promise<void> {
+  const handle = rotationHandle(client, clientId);
+  if (action === 'approve') await handle.signal(approveSignal, args);
+  else if (action === 'finalizeNow') await handle.signal(finalizeNowSignal, args);
+  else await handle.signal(rollbackSignal, args);
 }

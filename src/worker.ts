@@ -8,13 +8,20 @@ import { JsonlAuditSink } from './activities/audit';
 import { createScheduleActivities } from './schedules/activities';
 import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
+import { EmulatorAdmin } from './emulator/admin-client';
 import { GenesysPlatform } from './genesys/platform-client';
 import { createLogger } from './logging';
 import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
-import { platformTaskQueue } from './workflows/types';
+import { platformTaskQueue } from './contract';
+
+/** Issues from the emulator's CA (`emulator-ca` source); the private key is dropped here, on purpose. */
+function emulatorIssuer(url: string, token: string): (clientId: string) => Promise<string> {
+  const admin = new EmulatorAdmin(url, token);
+  return async (clientId) => (await admin.issueCertificate({ commonName: clientId })).certificatePem;
+}
 
 /** Builds the activity dependencies from validated configuration: one platform client and token per worker. */
 export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): ActivityDeps & { platform: GenesysPlatform } {
@@ -38,7 +45,8 @@ export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): Acti
     mtlsCaPem: config.mtlsCaPem,
     metrics,
     certSources: {
-      emulatorAdmin: env.EMULATOR_ADMIN_URL && env.EMULATOR_ADMIN_TOKEN ? { url: env.EMULATOR_ADMIN_URL, token: env.EMULATOR_ADMIN_TOKEN } : undefined,
+      // The demo CA, injected here (the composition root) so activity code depends on no emulator module.
+      emulatorIssuer: env.EMULATOR_ADMIN_URL && env.EMULATOR_ADMIN_TOKEN ? emulatorIssuer(env.EMULATOR_ADMIN_URL, env.EMULATOR_ADMIN_TOKEN) : undefined,
     },
   };
 }

@@ -1,6 +1,5 @@
 import { open } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
-import { EmulatorAdmin } from '../emulator/admin-client';
 import { CertificateError } from '../pins/errors';
 import { DEFAULT_MAX_PEM_BYTES, splitPem } from '../pins/pem';
 
@@ -14,8 +13,11 @@ export const CERT_SOURCE_INVALID = 'CertSourceInvalid';
 export const CERT_SOURCE_UNAVAILABLE = 'CertSourceUnavailable';
 
 export interface CertSourceDeps {
-  /** The emulator's control plane, for `emulator-ca`. */
-  emulatorAdmin?: { url: string; token: string };
+  /**
+   * Issues a certificate for `emulator-ca` and returns its PEM (never its key). Injected by whoever builds the
+   * worker (the dev stack passes the emulator's CA), so production activities depend on no emulator code.
+   */
+  emulatorIssuer?: (clientId: string) => Promise<string>;
   timeoutMs?: number;
 }
 
@@ -58,9 +60,8 @@ export async function obtainCertificate(source: string, clientId: string, deps: 
   let raw: string | Uint8Array;
   try {
     if (kind === 'emulator-ca') {
-      if (!deps.emulatorAdmin) throw ApplicationFailure.create({ message: 'emulator-ca needs EMULATOR_ADMIN_URL and EMULATOR_ADMIN_TOKEN on the worker', type: CERT_SOURCE_INVALID, nonRetryable: true });
-      const issued = await new EmulatorAdmin(deps.emulatorAdmin.url, deps.emulatorAdmin.token).issueCertificate({ commonName: clientId });
-      raw = issued.certificatePem; // the private key is dropped here, on purpose
+      if (!deps.emulatorIssuer) throw ApplicationFailure.create({ message: 'emulator-ca needs EMULATOR_ADMIN_URL and EMULATOR_ADMIN_TOKEN on the worker', type: CERT_SOURCE_INVALID, nonRetryable: true });
+      raw = await deps.emulatorIssuer(clientId);
     } else if (kind === 'file') {
       raw = await readBounded(location);
     } else {

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { Failure, sameChain } from '../contract';
 import { FailureType, PlatformError, toFailure } from '../genesys/errors';
 import type { OAuthClientState, PlatformPort } from '../genesys/types';
 import { pinFromInfo } from '../pins/digest';
@@ -40,7 +41,7 @@ export interface ActivityDeps {
   certSources?: CertSourceDeps;
 }
 
-export const CERTIFICATE_INVALID = 'CertificateInvalid';
+export const CERTIFICATE_INVALID = Failure.CertificateInvalid;
 
 /** Heartbeats when running as a Temporal activity (and is a no-op when the code is called directly). */
 function heartbeat(details?: unknown): void {
@@ -67,10 +68,6 @@ export interface RestoreInput {
 export interface RestoreResult {
   restored: boolean;
   client: OAuthClientState;
-}
-
-function sameChain(a: string, b: string): boolean {
-  return a.replace(/\r\n/g, '\n').trim() === b.replace(/\r\n/g, '\n').trim();
 }
 
 export function createActivities(deps: ActivityDeps) {

@@ -1,5 +1,5 @@
 import type { Pin } from '../pins/types';
-import type { RotationResult } from '../workflows/types';
+import type { RotationResult } from '../contract';
 
 export function formatPins(pins: Pin[], indent = '  '): string {
   if (pins.length === 0) return `${indent}(no pins)`;

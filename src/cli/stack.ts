@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Worker } from '@temporalio/worker';
-import { formatEnvFile } from '../config/env-file';
 import { loadWorkerConfig, type WorkerConfig } from '../config/worker-config';
+import { localWorkerEnv, writeWorkerEnvFile } from '../config/worker-env';
 import { EmulatorAdmin } from '../emulator/admin-client';
 import { startEmulator, type EmulatorHandle } from '../emulator';
 import { ensureTemporalCli } from '../temporal/cli-binary';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { createWorker } from '../worker';
-import { TASK_QUEUE } from '../workflows/types';
+import { TASK_QUEUE } from '../contract';
 
 /**
  * Everything a local run needs, wired together: the real Temporal dev server, the platform emulator with the
@@ -22,6 +22,8 @@ export interface StackOptions {
   dataDir: string;
   temporalPort?: number;
   uiPort?: number;
+  /** The dev server's HTTP API (grpc-gateway); random when unset. */
+  httpPort?: number;
   emulatorPort?: number;
   mtlsPort?: number;
   metricsPort?: number;
@@ -64,6 +66,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       cliPath: cli.path,
       port: opts.temporalPort,
       uiPort: opts.uiPort,
+      httpPort: opts.httpPort,
       dbFilename: opts.persist ? join(dataDir, 'temporal.sqlite') : undefined,
       headless: opts.headless,
     });
@@ -77,28 +80,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     const caPath = join(dataDir, 'emulator-ca.pem');
     writeFileSync(caPath, emulator.caCertificatePem);
-    const workerEnv: Record<string, string> = {
-      TEMPORAL_ADDRESS: devServer.address,
-      TEMPORAL_NAMESPACE: devServer.namespace,
-      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-      GENESYS_CLIENT_ID: WORKER_OAUTH_CLIENT_ID,
-      GENESYS_CLIENT_SECRET: workerSecret,
-      GENESYS_GATEWAY_URL: emulator.url,
-      GENESYS_MTLS_URL: emulator.mtlsUrl,
-      GENESYS_MTLS_CA_FILE: caPath,
-      PKI_WEBHOOK_URL: emulator.pkiWebhookUrl,
-      PKI_WEBHOOK_TOKEN: emulator.pkiToken,
-      PKI_WEBHOOK_SECRET: emulator.pkiSecret,
-      PIN_TRUST_BUNDLE: caPath,
-      EMULATOR_ADMIN_URL: emulator.url,
-      EMULATOR_ADMIN_TOKEN: emulator.adminToken,
-      AUDIT_LOG_PATH: opts.auditPath ? resolve(opts.auditPath) : join(dataDir, 'audit.jsonl'),
-      ...(opts.metricsPort ? { METRICS_PORT: String(opts.metricsPort) } : {}),
-    };
+    const workerEnv = localWorkerEnv({
+      temporal: { address: devServer.address, namespace: devServer.namespace, taskQueue: TASK_QUEUE },
+      oauth: { clientId: WORKER_OAUTH_CLIENT_ID, secret: workerSecret },
+      emulator,
+      mtlsUrl: emulator.mtlsUrl,
+      caPath,
+      auditPath: opts.auditPath ? resolve(opts.auditPath) : join(dataDir, 'audit.jsonl'),
+      metricsPort: opts.metricsPort,
+    });
     const workerEnvPath = join(dataDir, 'worker.env');
-    // It holds the worker's OAuth secret and the webhook secret: owner-only.
-    writeFileSync(workerEnvPath, formatEnvFile(workerEnv, 'written by `pinrotate dev`: run `pinrotate worker --env-file` with it'), { mode: 0o600 });
-    chmodSync(workerEnvPath, 0o600);
+    writeWorkerEnvFile(workerEnvPath, workerEnv, 'written by `pinrotate dev`: run `pinrotate worker --env-file` with it');
     const config = loadWorkerConfig({ ...workerEnv, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 
     const stack: Stack = { devServer, emulator, admin, workerEnv, workerEnvPath, config, stop: stopAll };

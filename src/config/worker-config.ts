@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AesGcmCodec, codecFromEnv } from '../codec/aes-gcm';
 import { parseDuration } from '../pins/duration';
 import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
-import { TASK_QUEUE } from '../workflows/types';
+import { TASK_QUEUE } from '../contract';
 
 /**
  * Worker configuration, read and validated once at start. Every problem is reported with the variable's name,

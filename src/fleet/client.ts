@@ -7,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { CancelledFailure, TerminatedFailure, TimeoutFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { fleetRotation } from '../workflows/fleet';
-import { FLEET_PROGRESS_QUERY, FLEET_WORKFLOW_TYPE, type FleetInput, type FleetProgress, type FleetSummary } from './types';
+import { fleetProgressQuery, FLEET_WORKFLOW_TYPE, type FleetInput, type FleetProgress, type FleetSummary } from '../contract';
 
 /** The client side of a fleet rotation: start it, follow its progress query, collect its summary. */
 
@@ -36,7 +36,7 @@ export async function startFleet(client: Client, input: FleetInput, opts: { task
 
 /** The latest run's progress: a handle without a run id follows continue-as-new. */
 export async function queryProgress(handle: WorkflowHandle): Promise<FleetProgress> {
-  return handle.query<FleetProgress>(FLEET_PROGRESS_QUERY);
+  return handle.query(fleetProgressQuery);
 }
 
 export type FleetEnd = 'completed' | 'cancelled' | 'terminated' | 'timed_out' | 'failed';

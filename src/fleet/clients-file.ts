@@ -1,4 +1,4 @@
-import { CERT_SOURCE_PATTERN, CLIENT_ID_PATTERN, type FleetClient } from './types';
+import { CERT_SOURCE_PATTERN, CLIENT_ID_PATTERN, type FleetClient } from '../contract';
 
 /**
  * `fleet --clients FILE`: one client id per line (`#` starts a comment, blank lines are ignored), or a JSON array

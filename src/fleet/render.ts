@@ -1,4 +1,4 @@
-import { FLEET_OUTCOMES, fleetSucceeded, type FleetProgress, type FleetSummary } from './types';
+import { FLEET_OUTCOMES, fleetSucceeded, type FleetProgress, type FleetSummary } from '../contract';
 import type { FleetEnd } from './client';
 
 /** How a fleet looks to an operator: a progress line while it runs, a table (or one JSON object) at the end. */

@@ -3,7 +3,7 @@ import { certificatePin, certificateValidity, oneLineName } from '../pins/digest
 import { CertificateError } from '../pins/errors';
 import { parseCertificates } from '../pins/pem';
 import { decideOnDemand, decideRenewal } from './renewal';
-import type { CertificateFacts, RenewalAssessment } from './types';
+import { Failure, type CertificateFacts, type RenewalAssessment } from '../contract';
 
 /**
  * The one activity a scheduled run adds to the rotation's: deciding whether a rotation is needed. Certificates are
@@ -51,7 +51,7 @@ export function createScheduleActivities(deps: ScheduleActivityDeps = {}) {
         source = leafFacts(input.sourceChain);
       } catch (err) {
         const code = err instanceof CertificateError ? err.code : 'PEM_INVALID';
-        throw ApplicationFailure.create({ message: `${code}: the certificate source returned no usable certificate`, type: 'CertificateInvalid', nonRetryable: true, details: [{ code }] });
+        throw ApplicationFailure.create({ message: `${code}: the certificate source returned no usable certificate`, type: Failure.CertificateInvalid, nonRetryable: true, details: [{ code }] });
       }
       return decideRenewal(deployed, source, input.renewWithinMs, clock());
     },

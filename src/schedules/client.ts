@@ -1,7 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle, type ScheduleSpec } from '@temporalio/client';
 import { formatDuration, parseDuration } from '../pins/duration';
-import { ClientIdKey, RotationStatusKey, ServiceIdKey } from '../workflows/search-attributes';
-import { TASK_QUEUE, type RotationResult } from '../workflows/types';
+import { ClientIdKey, RotationStatusKey, ServiceIdKey } from '../contract';
+import { TASK_QUEUE, type RotationResult } from '../contract';
 import {
   clientIdOfSchedule,
   DEFAULT_OVERLAP,
@@ -14,7 +14,7 @@ import {
   type RotationScheduleSpec,
   type ScheduledRotationInput,
   type ScheduledRotationResult,
-} from './types';
+} from '../contract';
 
 /** The client side of rotation schedules (Temporal Schedules): create, list, describe. Used by the CLI and tests. */
 
@@ -102,7 +102,7 @@ export async function createRotationSchedule(client: Client, opts: CreateRotatio
         staticDetails: [
           `Rotates \`${opts.clientId}\` when its deployed certificate expires within ${renewWithin} or the source holds a different one.`,
           `source: \`${opts.certSource}\`, overlap: ${overlap}, service: ${serviceId}`,
-          `The rotation itself runs as \`pin-rotation/${opts.clientId}\`.`,
+          `The rotation itself runs as \`pin-rotation-${opts.clientId}\`.`,
         ].join('\n\n'),
         // A run normally takes seconds; a stuck one must not hold the schedule (overlap SKIP) for ever.
         workflowRunTimeout: '1h',

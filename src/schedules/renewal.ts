@@ -1,5 +1,5 @@
 import { formatDuration } from '../pins/duration';
-import type { CertificateFacts, RenewalAssessment } from './types';
+import type { CertificateFacts, RenewalAssessment } from '../contract';
 
 /**
  * Whether a scheduled run should rotate, as cert-manager decides a renewal: the deployed leaf expires within the

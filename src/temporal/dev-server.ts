@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort, waitFor } from './net';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { SEARCH_ATTRIBUTES } from '../contract';
 
 /**
  * Runs `temporal server start-dev` as a child process (SQLite file, UI on) for `pinrotate dev` and `demo`.

@@ -1,4 +1,4 @@
-// The workflow bundle's entry point: every workflow the worker registers.
-export { pinRotation, approveSignal, certificateIssuedSignal, certificateIssuedUpdate, finalizeNowSignal, rollbackSignal, statusQuery } from './rotation';
+// The workflow bundle's entry point: every workflow the worker registers. Messages live in src/contract.
+export { pinRotation } from './rotation';
 export * from './scheduled';
 export * from './fleet';

@@ -1,36 +1,48 @@
 import {
   ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   startChild,
   workflowInfo,
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { ScheduleActivities } from '../schedules/activities';
-import { ALREADY_RUNNING_REASON, DEFAULT_RENEW_WITHIN, issuesOnDemand, type RenewalAssessment, type ScheduledRotationInput, type ScheduledRotationResult } from '../schedules/types';
-import { parseWorkflowDuration } from './duration';
+import {
+  ALREADY_RUNNING_REASON,
+  ClientIdKey,
+  CLIENT_ID_RULE,
+  DEFAULT_RENEW_WITHIN,
+  isClientId,
+  issuesOnDemand,
+  legacyIds,
+  platformTaskQueue,
+  rotationWorkflowId,
+  ScheduledByIdKey,
+  ServiceIdKey,
+  WorkflowExecutionAlreadyStartedError,
+  type RenewalAssessment,
+  type RotationInput,
+  type ScheduledRotationInput,
+  type ScheduledRotationResult,
+} from '../contract';
+import { parseDuration } from '../pins/duration';
+import { failureOf } from './failure-of';
 import { pinRotation } from './rotation';
-import { ClientIdKey, ServiceIdKey } from './search-attributes';
-import { platformTaskQueue, rotationWorkflowId, type RotationInput } from './types';
 
 /**
- * What a Temporal Schedule runs for one client (schedule id `pin-rotation-schedule/{clientId}`): decide whether a
+ * What a Temporal Schedule runs for one client (schedule id `pin-rotation-schedule-{clientId}`): decide whether a
  * rotation is needed (fetchClient → obtainCertificate → assessRenewal) and, if so, start the rotation
- * `pin-rotation/{clientId}` as a child. Schedule runs get a timestamp appended to their ids, so the one-rotation-
+ * `pin-rotation-{clientId}` as a child. Schedule runs get a timestamp appended to their ids, so the one-rotation-
  * per-client rule comes from the child's fixed id: a rotation already running makes this run end `skipped`.
  */
 
 type RunActivities = Activities & ScheduleActivities;
-
-/** Set by the server on runs a Schedule starts: the schedule's id. */
-const ScheduledByIdKey = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
 
 interface RetryTuning {
   initialIntervalMs: number;
@@ -58,26 +70,24 @@ function validate(raw: ScheduledRotationInput): { problems: string[]; renewWithi
   let renewWithinMs = 0;
   const tuning = { ...DEFAULT_TUNING };
   if (typeof raw !== 'object' || raw === null) return { problems: ['input must be a JSON object'], renewWithinMs, tuning };
-  if (typeof raw.clientId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(raw.clientId)) {
-    problems.push('clientId must be 1-128 characters of letters, digits, ".", "_" or "-"');
-  }
+  if (!isClientId(raw.clientId)) problems.push(`clientId must be ${CLIENT_ID_RULE}`);
   if (typeof raw.certSource !== 'string' || raw.certSource.length === 0) problems.push('certSource must be file:PATH, https://URL or emulator-ca');
   if (raw.serviceId !== undefined && typeof raw.serviceId !== 'string') problems.push('serviceId must be a string');
   try {
-    renewWithinMs = parseWorkflowDuration(raw.renewWithin ?? DEFAULT_RENEW_WITHIN);
+    renewWithinMs = parseDuration(raw.renewWithin ?? DEFAULT_RENEW_WITHIN);
   } catch {
     problems.push(`renewWithin must be a duration like "30d" (got ${JSON.stringify(raw.renewWithin)})`);
   }
   if (raw.overlap !== undefined) {
     try {
-      parseWorkflowDuration(raw.overlap);
+      parseDuration(raw.overlap);
     } catch {
       problems.push(`overlap must be a duration like "7d", "12h" or "0s" (got ${JSON.stringify(raw.overlap)})`);
     }
   }
   try {
-    if (raw.retry?.initialInterval !== undefined) tuning.initialIntervalMs = Math.max(1, parseWorkflowDuration(raw.retry.initialInterval));
-    if (raw.retry?.maximumInterval !== undefined) tuning.maximumIntervalMs = Math.max(1, parseWorkflowDuration(raw.retry.maximumInterval));
+    if (raw.retry?.initialInterval !== undefined) tuning.initialIntervalMs = Math.max(1, parseDuration(raw.retry.initialInterval));
+    if (raw.retry?.maximumInterval !== undefined) tuning.maximumIntervalMs = Math.max(1, parseDuration(raw.retry.maximumInterval));
   } catch {
     problems.push('retry.initialInterval and retry.maximumInterval must be durations like "1s"');
   }
@@ -88,76 +98,78 @@ function validate(raw: ScheduledRotationInput): { problems: string[]; renewWithi
   return { problems, renewWithinMs, tuning };
 }
 
-function failureOf(err: unknown): ApplicationFailure | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause;
-  if (err instanceof ApplicationFailure) return err;
-  return undefined;
-}
+/** One scheduled run: what it read, and how it ends (every outcome but `rotation_started` audits itself). */
+class ScheduledRun {
+  readonly info = workflowInfo();
+  readonly startedAt = Date.now();
+  readonly clientId: string;
+  readonly serviceId: string;
+  rotationId: string;
+  acts = proxies(DEFAULT_TUNING);
+  assessment: RenewalAssessment | undefined;
+  deployedPins: Awaited<ReturnType<Activities['fetchClient']>>['pins'] = [];
 
-export async function scheduledRotation(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
-  const info = workflowInfo();
-  const startedAt = Date.now();
-  const clientId = typeof input?.clientId === 'string' ? input.clientId : '';
-  const serviceId = typeof input?.serviceId === 'string' ? input.serviceId : clientId;
-  const rotationId = rotationWorkflowId(clientId);
-  let acts = proxies(DEFAULT_TUNING);
-  let assessment: RenewalAssessment | undefined;
-  let deployedPins: Awaited<ReturnType<Activities['fetchClient']>>['pins'] = [];
+  constructor(readonly input: ScheduledRotationInput) {
+    this.clientId = typeof input?.clientId === 'string' ? input.clientId : '';
+    this.serviceId = typeof input?.serviceId === 'string' ? input.serviceId : this.clientId;
+    this.rotationId = rotationWorkflowId(this.clientId);
+  }
 
-  const show = (line: string): void => {
-    setCurrentDetails([`**Scheduled rotation check of \`${clientId}\`** (source \`${input?.certSource ?? ''}\`)`, line].join('\n\n'));
-  };
+  show(line: string): void {
+    setCurrentDetails([`**Scheduled rotation check of \`${this.clientId}\`** (source \`${this.input?.certSource ?? ''}\`)`, line].join('\n\n'));
+  }
 
   /** Ends the run; every outcome but `rotation_started` leaves its own audit line (the rotation writes its own). */
-  const end = async (outcome: ScheduledRotationResult['outcome'], code: string, reason: string, extra: Partial<ScheduledRotationResult> = {}): Promise<ScheduledRotationResult> => {
-    show(`outcome \`${outcome}\` (${code}): ${reason}`);
+  async end(outcome: ScheduledRotationResult['outcome'], code: string, reason: string, extra: Partial<ScheduledRotationResult> = {}): Promise<ScheduledRotationResult> {
+    this.show(`outcome \`${outcome}\` (${code}): ${reason}`);
     if (outcome !== 'rotation_started') {
       const record = {
         timestamp: new Date().toISOString(),
-        clientId,
-        serviceId,
-        workflowId: info.workflowId,
-        runId: info.runId,
-        pins: deployedPins,
-        latencyMs: Date.now() - startedAt,
+        clientId: this.clientId,
+        serviceId: this.serviceId,
+        workflowId: this.info.workflowId,
+        runId: this.info.runId,
+        pins: this.deployedPins,
+        latencyMs: Date.now() - this.startedAt,
         pinMatchRate: 0,
         status: outcome,
         errorCode: outcome === 'no_op' ? null : code,
         error: outcome === 'no_op' ? null : reason,
-        durationMs: Date.now() - startedAt,
+        durationMs: Date.now() - this.startedAt,
         // Beyond the rotation's fields: why a scheduled run changed nothing.
         reason,
-        scheduledBy: info.typedSearchAttributes.get(ScheduledByIdKey) ?? null,
+        scheduledBy: this.info.typedSearchAttributes.get(ScheduledByIdKey) ?? null,
       };
-      await CancellationScope.nonCancellable(() => acts.audit.writeAudit(record));
+      await CancellationScope.nonCancellable(() => this.acts.audit.writeAudit(record));
     }
+    const assessment = this.assessment;
     return {
       outcome,
       code,
       reason,
-      clientId,
-      rotationWorkflowId: rotationId,
+      clientId: this.clientId,
+      rotationWorkflowId: this.rotationId,
       ...(assessment ? { deployed: assessment.deployed, source: assessment.source } : {}),
       ...extra,
     };
-  };
+  }
+}
 
-  const { problems, renewWithinMs, tuning } = validate(input);
-  if (problems.length > 0) return end('refused', 'INVALID_INPUT', problems.join('; '));
-  acts = proxies(tuning);
-
+/** Reads the client and the source and decides; the certificate to rotate to, or the result the run ends with. */
+async function assess(run: ScheduledRun, renewWithinMs: number): Promise<{ certificatePem: string; assessment: RenewalAssessment } | ScheduledRotationResult> {
+  const { acts, clientId, input } = run;
   let certificatePem = '';
   try {
-    show('fetching the client and the source certificate');
+    run.show('fetching the client and the source certificate');
     const client = await acts.platform.fetchClient(clientId);
-    deployedPins = client.pins;
+    run.deployedPins = client.pins;
     if (issuesOnDemand(input.certSource)) {
       // Nothing to compare against: judge the deployed leaf by its expiry, and issue only when rotating.
-      assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, renewWithinMs });
-      if (assessment.decision === 'rotate') ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
+      run.assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, renewWithinMs });
+      if (run.assessment.decision === 'rotate') ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
     } else {
       ({ certificatePem } = await acts.io.obtainCertificate({ clientId, source: input.certSource }));
-      assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, sourceChain: certificatePem, renewWithinMs });
+      run.assessment = await acts.local.assessRenewal({ clientId, deployedChain: client.certificateChain, sourceChain: certificatePem, renewWithinMs });
     }
   } catch (err) {
     if (isCancellation(err)) throw err;
@@ -165,15 +177,17 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
     if (failure) {
       const detail = (failure.details?.[0] ?? {}) as { code?: string };
       // Final answers (not found, bad source, bad certificate) need an operator; the rest ran out of retries.
-      return end(failure.nonRetryable ? 'refused' : 'failed', detail.code ?? failure.type ?? 'ActivityFailed', failure.message);
+      return run.end(failure.nonRetryable ? 'refused' : 'failed', detail.code ?? failure.type ?? 'ActivityFailed', failure.message);
     }
-    if (err instanceof ActivityFailure) return end('failed', err.cause?.name ?? 'ActivityFailed', err.cause?.message ?? err.message);
+    if (err instanceof ActivityFailure) return run.end('failed', err.cause?.name ?? 'ActivityFailed', err.cause?.message ?? err.message);
     throw err;
   }
+  return { certificatePem, assessment: run.assessment };
+}
 
-  if (assessment.decision === 'no_op') return end('no_op', assessment.code, assessment.reason);
-  if (assessment.decision === 'refuse') return end('refused', assessment.code, assessment.reason);
-
+/** Starts `pin-rotation-{clientId}` as an abandoned child: it owns its lifecycle as if the CLI had started it. */
+async function startRotation(run: ScheduledRun, certificatePem: string, assessment: RenewalAssessment): Promise<ScheduledRotationResult> {
+  const { input, clientId } = run;
   const rotationInput: RotationInput = {
     clientId,
     certificatePem,
@@ -181,26 +195,40 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
     ...(input.overlap ? { overlap: input.overlap } : {}),
     ...(input.retry ? { retry: input.retry } : {}),
   };
+  // Runs recorded before the ids lost their "/" start the rotation under the old id when they replay.
+  if (!patched('hyphen-ids-v1')) run.rotationId = legacyIds.rotation(clientId);
   try {
-    show(`rotating (${assessment.code}): ${assessment.reason}`);
+    run.show(`rotating (${assessment.code}): ${assessment.reason}`);
     const child = await startChild(pinRotation, {
-      workflowId: rotationId,
+      workflowId: run.rotationId,
       args: [rotationInput],
-      // The rotation owns its lifecycle (overlap for days, finalize, rollback) exactly as if the CLI had started
-      // it: this run ends once it has started, and neither its end nor its cancellation may cut the saga short.
+      // This run ends once the rotation has started; neither its end nor its cancellation may cut the saga short.
       parentClosePolicy: ParentClosePolicy.ABANDON,
       cancellationType: ChildWorkflowCancellationType.ABANDON,
       // A closed rotation of the client (finalized, rolled back, failed) never blocks the next one.
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: [
         { key: ClientIdKey, value: clientId },
-        { key: ServiceIdKey, value: serviceId },
+        { key: ServiceIdKey, value: run.serviceId },
       ],
       staticSummary: `Pin rotation of ${clientId} (scheduled: ${assessment.code})`,
     });
-    return end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
+    return run.end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return end('skipped', 'ALREADY_RUNNING', ALREADY_RUNNING_REASON);
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return run.end('skipped', 'ALREADY_RUNNING', ALREADY_RUNNING_REASON);
     throw err;
   }
+}
+
+export async function scheduledRotation(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
+  const run = new ScheduledRun(input);
+  const { problems, renewWithinMs, tuning } = validate(input);
+  if (problems.length > 0) return run.end('refused', 'INVALID_INPUT', problems.join('; '));
+  run.acts = proxies(tuning);
+  const assessed = await assess(run, renewWithinMs);
+  if (!('assessment' in assessed)) return assessed;
+  const { assessment, certificatePem } = assessed;
+  if (assessment.decision === 'no_op') return run.end('no_op', assessment.code, assessment.reason);
+  if (assessment.decision === 'refuse') return run.end('refused', assessment.code, assessment.reason);
+  return startRotation(run, certificatePem, assessment);
 }

@@ -7,9 +7,9 @@ import { run as fleetCli } from '../../src/cli/commands/fleet';
 import type { CommandIo } from '../../src/cli/io';
 import { startFleet, queryProgress, waitForFleet } from '../../src/fleet/client';
 import { parseClientsFile } from '../../src/fleet/clients-file';
-import { fleetWorkflowId, type FleetInput, type FleetSummary } from '../../src/fleet/types';
+import { fleetWorkflowId, type FleetInput, type FleetSummary } from '../../src/contract';
 import { startRotation, signalRotation, waitForRotation } from '../../src/starter';
-import { rotationWorkflowId } from '../../src/workflows/types';
+import { rotationWorkflowId } from '../../src/contract';
 import { FAST_RETRY, harness, seedClient } from './harness';
 import { recordedWorkflowIds } from './saga.suite';
 
@@ -43,7 +43,7 @@ async function assertRotated(id: string, seededSpki: string): Promise<void> {
 
 async function runFleet(name: string, input: FleetInput): Promise<{ summary: FleetSummary; workflowId: string; firstRunId: string }> {
   const h = harness();
-  const handle = await startFleet(h.client, { retry: FAST_RETRY, ...input }, { taskQueue: h.taskQueue, workflowId: fleetWorkflowId(name) });
+  const handle = await startFleet(h.client, { retry: FAST_RETRY, certSource: 'emulator-ca', ...input }, { taskQueue: h.taskQueue, workflowId: fleetWorkflowId(name) });
   recordedWorkflowIds.push(handle.workflowId);
   const outcome = await waitForFleet(handle, { pollMs: 100 });
   assert.equal(outcome.end, 'completed', outcome.error);
@@ -111,6 +111,8 @@ export function fleetSuite(): void {
     assert.match(text, /nothing was started/);
     await assert.rejects(fleetCli(['--clients', file, '--all', '--concurrency', '1']), /either --clients FILE or --all/);
     await assert.rejects(fleetCli(['--all']), /--concurrency N is required/);
+    // No default certificate source: a fleet never takes the demo CA by accident.
+    await assert.rejects(fleetCli(['--all', '--concurrency', '1']), /--cert-source SRC is required/);
   });
 
   test('a fleet of 8 clients at concurrency 3 rotates every one, never more than 3 at a time', T, async () => {
@@ -143,13 +145,13 @@ export function fleetSuite(): void {
     const untouched = await Promise.all(['fleet-all-inactive', 'fleet-all-nomtls'].map((id) => h.admin.getClient(id)));
     const io = collector();
     const code = await fleetCli(
-      ['--all', '--prefix', 'fleet-all-', '--concurrency', '2', '--overlap', '0s', '--fleet-id', 'all-prefix', '--wait', '--json', '--address', h.env.address, '--task-queue', h.taskQueue],
+      ['--all', '--prefix', 'fleet-all-', '--cert-source', 'emulator-ca', '--concurrency', '2', '--overlap', '0s', '--fleet-id', 'all-prefix', '--wait', '--json', '--address', h.env.address, '--task-queue', h.taskQueue],
       io,
     );
     recordedWorkflowIds.push(fleetWorkflowId('all-prefix'));
     const out = JSON.parse(io.out()) as ReturnType<typeof JSON.parse>;
     assert.equal(code, 0, io.out() + io.err());
-    assert.equal(out.fleetId, 'pin-fleet/all-prefix');
+    assert.equal(out.fleetId, 'pin-fleet-all-prefix');
     assert.equal(out.ok, true);
     assert.equal(out.total, 5);
     assert.equal(out.done, 5);
@@ -164,7 +166,7 @@ export function fleetSuite(): void {
     );
     for (const id of active) await assertRotated(id, seeded.get(id)!);
     for (const before of untouched) assert.equal((await h.admin.getClient(before.id)).version, before.version, `${before.id} untouched`);
-    assert.match(io.err(), /fleet pin-fleet\/all-prefix started/);
+    assert.match(io.err(), /fleet pin-fleet-all-prefix started/);
   });
 
   test('a failing rotation is listed with its code, a client already rotating is skipped, and the exit code is 1', T, async () => {
@@ -179,7 +181,7 @@ export function fleetSuite(): void {
     const file = join(h.dir, 'fleet-f.txt');
     writeFileSync(file, `# the failure fleet\n${ids.join('\n')}\n\n`);
     const io = collector();
-    const code = await fleetCli(['--clients', file, '--concurrency', '3', '--overlap', '0s', '--fleet-id', 'failures', '--wait', '--json', '--address', h.env.address, '--task-queue', h.taskQueue], io);
+    const code = await fleetCli(['--clients', file, '--cert-source', 'emulator-ca', '--concurrency', '3', '--overlap', '0s', '--fleet-id', 'failures', '--wait', '--json', '--address', h.env.address, '--task-queue', h.taskQueue], io);
     recordedWorkflowIds.push(fleetWorkflowId('failures'));
     try {
       assert.equal(code, 1, io.out() + io.err());

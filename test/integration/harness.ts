@@ -3,17 +3,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { installRuntime } from '../../src/temporal/runtime';
 import type { Client } from '@temporalio/client';
 import { loadWorkerConfig, type WorkerConfig } from '../../src/config/worker-config';
+import { localWorkerEnv } from '../../src/config/worker-env';
 import { EmulatorAdmin } from '../../src/emulator/admin-client';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator';
 import { describeCertificate, pinFromInfo } from '../../src/pins/digest';
 import type { Pin } from '../../src/pins/types';
 import { ensureTemporalCli } from '../../src/temporal/cli-binary';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { freePort } from '../../src/temporal/net';
 import { createLogger } from '../../src/logging';
 import { createWorker } from '../../src/worker';
@@ -25,6 +26,7 @@ import type { AuditRecord } from '../../src/activities/audit';
  */
 export interface Harness {
   env: TestWorkflowEnvironment;
+  devServer: DevServer;
   client: Client;
   emulator: EmulatorHandle;
   admin: EmulatorAdmin;
@@ -106,20 +108,10 @@ export async function startHarness(): Promise<Harness> {
   const cli = await ensureTemporalCli((m) => process.stderr.write(`[harness] ${m}\n`));
   const uiPort = await freePort();
   const httpPort = await freePort();
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      ...(cli ? { executable: { type: 'existing-path' as const, path: cli.path } } : {}),
-      ip: '127.0.0.1',
-      ui: true,
-      uiPort,
-      extraArgs: ['--http-port', String(httpPort)],
-      searchAttributes: [
-        defineSearchAttributeKey('ClientId', SearchAttributeType.KEYWORD),
-        defineSearchAttributeKey('ServiceId', SearchAttributeType.KEYWORD),
-        defineSearchAttributeKey('RotationStatus', SearchAttributeType.KEYWORD),
-      ],
-    },
-  });
+  // The project's one launcher (also behind `pinrotate dev`): search attributes registered, one partition per queue.
+  if (!cli) throw new Error('no Temporal CLI available');
+  const devServer = await startDevServer({ cliPath: cli.path, uiPort, httpPort });
+  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: devServer.address, namespace: devServer.namespace });
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never });
   // Debug level, kept in memory: the test output stays quiet and the secrets scan sees every line.
   const logger = createLogger('debug', { write: (line: string) => void capturedLogs.push(line) });
@@ -133,27 +125,21 @@ export async function startHarness(): Promise<Harness> {
   await admin.createClient({ id: 'it-worker', name: 'integration worker', secret, mtlsRequired: false });
   const taskQueue = `it-${randomBytes(4).toString('hex')}`;
   const auditPath = join(dir, 'audit.jsonl');
-  const config = loadWorkerConfig({
-    TEMPORAL_ADDRESS: env.address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    GENESYS_CLIENT_ID: 'it-worker',
-    GENESYS_CLIENT_SECRET: secret,
-    GENESYS_GATEWAY_URL: emulator.url,
-    GENESYS_MTLS_URL: emulator.mtlsUrl,
-    GENESYS_MTLS_CA_FILE: caPath,
-    GENESYS_TIMEOUT_MS: '5000',
-    PKI_WEBHOOK_URL: emulator.pkiWebhookUrl,
-    PKI_WEBHOOK_TOKEN: emulator.pkiToken,
-    PKI_WEBHOOK_SECRET: emulator.pkiSecret,
-    PIN_TRUST_BUNDLE: caPath,
-    EMULATOR_ADMIN_URL: emulator.url,
-    EMULATOR_ADMIN_TOKEN: emulator.adminToken,
-    AUDIT_LOG_PATH: auditPath,
-    LOG_LEVEL: 'debug',
-  });
+  const config = loadWorkerConfig(
+    localWorkerEnv({
+      temporal: { address: env.address, taskQueue },
+      oauth: { clientId: 'it-worker', secret },
+      emulator,
+      mtlsUrl: emulator.mtlsUrl,
+      caPath,
+      auditPath,
+      logLevel: 'debug',
+      extra: { GENESYS_TIMEOUT_MS: '5000' },
+    }),
+  );
   const { running } = await startOwnedWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });
   const worker = running.worker;
-  current = { env, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, logger, uiUrl: `http://127.0.0.1:${uiPort}`, httpUrl: `http://127.0.0.1:${httpPort}` };
+  current = { env, devServer, client: env.client, emulator, admin, config, worker, taskQueue, auditPath, dir, bundle, logger, uiUrl: devServer.uiUrl!, httpUrl: devServer.httpUrl };
   return current;
 }
 
@@ -165,7 +151,8 @@ export async function stopHarness(): Promise<void> {
   workers.clear();
   for (const w of left) w.running.shutdown();
   await within(30_000, 'worker shutdown', Promise.all(left.map((w) => w.done)));
-  await within(30_000, 'dev server teardown', h.env.teardown());
+  await within(10_000, 'client teardown', h.env.teardown());
+  await within(30_000, 'dev server teardown', h.devServer.stop());
   await within(10_000, 'emulator close', h.emulator.close());
   rmSync(h.dir, { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
@@ -24,17 +24,5 @@ export function replaySuite(): void {
     }
   });
 
-  test('committed histories from earlier versions replay with the current workflow code', { timeout: 120_000 }, async (t) => {
-    const h = harness();
-    if (!existsSync(FIXTURES)) {
-      t.skip('no committed histories');
-      return;
-    }
-    const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
-    assert.ok(files.length > 0);
-    for (const file of files) {
-      const history = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'));
-      await Worker.runReplayHistory({ workflowBundle: h.bundle }, history, file.replace(/\.json$/, ''));
-    }
-  });
+  // Committed histories replay in the unit run (test/unit/workflows.test.ts): that needs only the bundle.
 }

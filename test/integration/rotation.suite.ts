@@ -46,14 +46,14 @@ export function rotationSuite(): void {
     for (const d of mine) {
       assert.equal(d.signatureValid, true);
       assert.equal(d.duplicate, false);
-      assert.equal(d.idempotencyKey, `pin-rotation/${id}:${(d.body as { event: string }).event}`);
+      assert.equal(d.idempotencyKey, `pin-rotation-${id}:${(d.body as { event: string }).event}`);
       assert.equal((d.body as { serviceId: string }).serviceId, 'svc-happy');
     }
 
     const records = auditRecords().filter((r) => r.clientId === id);
     assert.equal(records.length, 1);
     assert.equal(records[0].status, 'finalized');
-    assert.equal(records[0].workflowId, `pin-rotation/${id}`);
+    assert.equal(records[0].workflowId, `pin-rotation-${id}`);
     assert.equal(records[0].pins[0].sha256Spki, next.info.sha256Spki);
     assert.equal(records[0].pinMatchRate, 1);
     assert.equal(records[0].errorCode, null);

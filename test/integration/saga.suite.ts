@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { RotationAlreadyRunningError, queryStatus, rotationHandle, signalRotation, startRotation, waitForRotation } from '../../src/starter';
 import type { EmulatorStats } from '../../src/emulator/types';
-import type { RotationInput, RotationResult } from '../../src/workflows/types';
-import { RotationStatusKey } from '../../src/workflows/search-attributes';
+import type { RotationInput, RotationResult } from '../../src/contract';
+import { RotationStatusKey } from '../../src/contract';
 import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
 
 /** Workflow ids of every rotation these suites ran, for the replay test. */

@@ -10,10 +10,10 @@ import { UsageError } from '../../src/cli/usage';
 import { pinFromInfo } from '../../src/pins/digest';
 import { decideOnDemand, decideRenewal } from '../../src/schedules/renewal';
 import { createRotationSchedule, deleteRotationSchedule, describeRotationSchedule, triggerRotationSchedule, type ScheduledActionView } from '../../src/schedules/client';
-import { ALREADY_RUNNING_REASON, rotationScheduleId, SCHEDULED_WORKFLOW_TYPE, type ScheduledRotationInput, type ScheduledRotationResult } from '../../src/schedules/types';
+import { ALREADY_RUNNING_REASON, rotationScheduleId, SCHEDULED_WORKFLOW_TYPE, type ScheduledRotationInput, type ScheduledRotationResult } from '../../src/contract';
 import { rotationHandle, signalRotation } from '../../src/starter';
-import { ClientIdKey, ServiceIdKey } from '../../src/workflows/search-attributes';
-import type { RotationResult } from '../../src/workflows/types';
+import { ClientIdKey, ServiceIdKey } from '../../src/contract';
+import type { RotationResult } from '../../src/contract';
 import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
 import { recordedWorkflowIds } from './saga.suite';
 
@@ -61,7 +61,7 @@ function target(): string[] {
 /** A scheduled run started directly, as a second schedule of the same client would start it. */
 async function runDirectly(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
   const h = harness();
-  const workflowId = `scheduled-rotation/${input.clientId}-direct-${randomBytes(3).toString('hex')}`;
+  const workflowId = `scheduled-rotation-${input.clientId}-direct-${randomBytes(3).toString('hex')}`;
   recordedWorkflowIds.push(workflowId);
   return h.client.workflow.execute<(i: ScheduledRotationInput) => Promise<ScheduledRotationResult>>(SCHEDULED_WORKFLOW_TYPE, {
     taskQueue: h.taskQueue,
@@ -106,9 +106,9 @@ export function scheduleSuite(): void {
     assert.equal(run.outcome, 'rotation_started');
     // The seeded certificate lives 30 days, inside the default 30-day renewal window.
     assert.equal(run.code, 'EXPIRES_SOON');
-    assert.match(run.workflowId, /^scheduled-rotation\/sched-rotate-/);
+    assert.match(run.workflowId, /^scheduled-rotation-sched-rotate-/);
     assert.ok(run.rotation);
-    assert.equal(run.rotation.workflowId, `pin-rotation/${id}`);
+    assert.equal(run.rotation.workflowId, `pin-rotation-${id}`);
     const rotation = (await h.client.workflow.getHandle(run.rotation.workflowId, run.rotation.runId).result()) as RotationResult;
     assert.equal(rotation.status, 'finalized');
     assert.equal(rotation.serviceId, 'billing');
@@ -130,8 +130,8 @@ export function scheduleSuite(): void {
     assert.equal(details.recentActions[0].rotation.status, 'finalized');
     const text = await cli(['describe', '--client', id, ...target()]);
     assert.match(text.stdout, /rotation_started \(EXPIRES_SOON\)/);
-    assert.match(text.stdout, /rotation pin-rotation\/sched-rotate \(run [^)]+\): finalized/);
-    assert.ok(auditRecords().some((r) => r.workflowId === `pin-rotation/${id}` && r.status === 'finalized'));
+    assert.match(text.stdout, /rotation pin-rotation-sched-rotate \(run [^)]+\): finalized/);
+    assert.ok(auditRecords().some((r) => r.workflowId === `pin-rotation-${id}` && r.status === 'finalized'));
     await deleteRotationSchedule(h.client, id);
   });
 
@@ -218,7 +218,7 @@ export function scheduleSuite(): void {
     const created = await cli(['create', '--client', id, '--every', '24h', '--cert-source', 'emulator-ca', '--overlap', '0s', '--service-id', 'crm', '--json', ...target()]);
     assert.equal(created.code, 0, created.stderr);
     const view = JSON.parse(created.stdout);
-    assert.equal(view.scheduleId, `pin-rotation-schedule/${id}`);
+    assert.equal(view.scheduleId, `pin-rotation-schedule-${id}`);
     assert.equal(view.clientId, id);
     assert.deepEqual(view.spec, { every: '24h' });
     assert.equal(view.paused, false);

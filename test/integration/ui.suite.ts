@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Locator, type Page } from 'playwright-core';
 import { startRotation, waitForRotation } from '../../src/starter';
-import type { RotationResult } from '../../src/workflows/types';
-import { rotationWorkflowId, WORKFLOW_TYPE } from '../../src/workflows/types';
+import type { RotationResult } from '../../src/contract';
+import { rotationWorkflowId, WORKFLOW_TYPE } from '../../src/contract';
 import { FAST_RETRY, harness, issue, seedClient } from './harness';
 import { recordedWorkflowIds } from './saga.suite';
 

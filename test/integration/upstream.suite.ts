@@ -72,7 +72,7 @@ export function upstreamSuite(): void {
     const id = 'upstream-http';
     await seedClient(id);
     const next = await issue(id);
-    const workflowId = `pin-rotation/${id}`;
+    const workflowId = `pin-rotation-${id}`;
     const body = (certificatePem: string, updateId: string) => ({
       operations: [
         {
@@ -120,5 +120,51 @@ export function upstreamSuite(): void {
     assert.ok(!history.includes('PRIVATE KEY'));
     const finalClient = await h.admin.getClient(id);
     assert.equal(finalClient.version, after.version);
+  });
+
+  test("operator actions over Temporal's HTTP API, as the README's curl does: query, a refused finalize, approve, a refused second approve, roll back", T, async () => {
+    const h = harness();
+    const id = 'upstream-http-ops';
+    const seeded = await seedClient(id);
+    const next = await issue(id);
+    const handle = await startRotation(h.client, { clientId: id, certificatePem: next.certificatePem, overlap: '1h', approval: { required: true, timeout: '1h' }, retry: FAST_RETRY }, h.taskQueue);
+    recordedWorkflowIds.push(handle.workflowId);
+    const base = `${h.httpUrl}/api/v1/namespaces/default/workflows/${handle.workflowId}`;
+    const post = async (path: string, payload: unknown): Promise<Record<string, unknown>> => {
+      const res = await fetch(`${base}/${path}`, { method: 'POST', body: JSON.stringify(payload) });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${path}: ${text}`);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    const update = (name: string, updateId: string, arg: unknown) =>
+      post(`update/${name}`, { request: { meta: { updateId }, input: { args: [arg] } }, waitPolicy: { lifecycleStage: 'UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED' } }) as Promise<{
+        outcome: { success?: unknown[]; failure?: { message: string; applicationFailureInfo?: { type?: string } } };
+      }>;
+    const status = async () => ((await post('query/status', {})) as { queryResult: Array<{ phase: string; approval: { by: string } | null }> }).queryResult[0];
+
+    await waitForPhase(handle, 'awaiting_approval');
+    assert.equal((await status()).phase, 'awaiting_approval');
+    const early = await update('finalizeNow', 'finalize-early', {});
+    assert.match(early.outcome.failure?.message ?? '', /finalizeNow is valid only once the new pins are live/);
+    assert.equal(early.outcome.failure?.applicationFailureInfo?.type, 'ActionRefused');
+    assert.equal((await status()).phase, 'awaiting_approval');
+    assert.equal((await h.admin.getClient(id)).version, 1, 'nothing written before the approval');
+
+    const approved = await update('approve', 'approve-1', { by: 'alice' });
+    assert.deepEqual(approved.outcome.success, [{ accepted: true, action: 'approve', phase: 'awaiting_approval' }]);
+    await waitForPhase(handle, 'overlap');
+    const twice = await update('approve', 'approve-2', { by: 'bob' });
+    assert.match(twice.outcome.failure?.message ?? '', /already approved by alice/);
+    // The overlap is kept: the refused finalize was not remembered.
+    const live = await h.admin.getClient(id);
+    assert.deepEqual(live.pins.map((p) => p.role), ['primary', 'fallback']);
+    assert.equal((await status()).approval?.by, 'alice');
+
+    const rolledBack = await update('rollback', 'rollback-1', { reason: 'old clients failing' });
+    assert.equal((rolledBack.outcome.success?.[0] as { accepted: boolean }).accepted, true);
+    const result = await handle.result();
+    assert.equal(result.status, 'rolled_back');
+    const after = await h.admin.getClient(id);
+    assert.deepEqual(after.pins, seeded.pins);
   });
 }

@@ -10,14 +10,14 @@ function rotation(status: 'finalized' | 'rolled_back', runId = 'run-1'): Observe
   const newPin = pin('new');
   return {
     clientId: 'c1',
-    workflowId: 'pin-rotation/c1',
+    workflowId: 'pin-rotation-c1',
     kind: status === 'finalized' ? 'immediate' : 'rollback',
     seeded: { certificateChain: 'OLD', pins: [pin('old')], mtlsRequired: true },
     newChain: 'NEW',
     newPin,
     executionStatus: 'COMPLETED',
     runId,
-    result: { workflowId: 'pin-rotation/c1', status, clientId: 'c1', pins: status === 'finalized' ? [newPin] : [pin('old')], pinMatchRate: 1, latencyMs: 1, serviceId: 'c1', phase: 'done', error: null },
+    result: { workflowId: 'pin-rotation-c1', status, clientId: 'c1', pins: status === 'finalized' ? [newPin] : [pin('old')], pinMatchRate: 1, latencyMs: 1, serviceId: 'c1', phase: 'done', error: null },
   };
 }
 
@@ -26,10 +26,10 @@ function delivery(seq: number, event: string, runId: string, duplicate = false):
     seq,
     receivedAt: '',
     headers: {},
-    body: { event, workflowId: 'pin-rotation/c1', runId, pins: [pin('new')] },
+    body: { event, workflowId: 'pin-rotation-c1', runId, pins: [pin('new')] },
     signatureValid: true,
     tokenValid: true,
-    idempotencyKey: `pin-rotation/c1:${event}`,
+    idempotencyKey: `pin-rotation-c1:${event}`,
     duplicate,
     status: 200,
   };
@@ -49,7 +49,7 @@ test('a redelivery of the same run is fine; the same key from another run is a s
 });
 
 test('the audit file needs exactly one whole record per rotation run', () => {
-  const rec = { workflowId: 'pin-rotation/c1', runId: 'run-1', status: 'finalized', pins: [pin('new')] };
+  const rec = { workflowId: 'pin-rotation-c1', runId: 'run-1', status: 'finalized', pins: [pin('new')] };
   assert.deepEqual(checkAudit([rotation('finalized')], `${JSON.stringify(rec)}\n`), []);
   assert.ok(checkAudit([rotation('finalized')], `${JSON.stringify(rec)}\n${JSON.stringify(rec)}\n`).some((x) => /2 audit records/.test(x.message)));
   assert.ok(checkAudit([rotation('finalized')], `${JSON.stringify(rec)}\n{"workflowId":"pin-rot`).some((x) => /torn write/.test(x.message)));

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { TASK_QUEUE, platformTaskQueue } from '../../src/workflows/types';
+import { TASK_QUEUE, platformTaskQueue } from '../../src/contract';
 
 // The production-shaped cluster (README "Running on a cluster") is not started by the tests; this checks its
 // structure, so a broken edit fails here rather than on an operator's first `docker compose up`.

@@ -8,6 +8,7 @@ them, and runs until interrupted (Ctrl-C).
 
   --temporal-port N   Temporal gRPC port (default 7233)
   --ui-port N         Temporal Web UI port (default 8233)
+  --http-port N       Temporal HTTP API port (default 7243): signal, query and update rotations with curl
   --emulator-port N   platform emulator HTTP port (default 8787; mTLS check endpoint on N+1)
   --metrics-port N    worker Prometheus metrics port (default 9464; 0 disables)
   --data-dir DIR      state directory (default .pinrotate-dev)
@@ -20,6 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     'temporal-port': { type: 'string' },
     'ui-port': { type: 'string' },
+    'http-port': { type: 'string' },
     'emulator-port': { type: 'string' },
     'metrics-port': { type: 'string' },
     'data-dir': { type: 'string' },
@@ -40,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     dataDir: values['data-dir'] ?? '.pinrotate-dev',
     temporalPort: intOption(values['temporal-port'], 'temporal-port', 7233, 1),
     uiPort: intOption(values['ui-port'], 'ui-port', 8233, 1),
+    httpPort: intOption(values['http-port'], 'http-port', 7243, 1),
     emulatorPort,
     mtlsPort: emulatorPort + 1,
     metricsPort: metricsPort || undefined,

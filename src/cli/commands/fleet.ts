@@ -5,20 +5,19 @@ import { FleetAlreadyRunningError, startFleet, waitForFleet } from '../../fleet/
 import { ProgressReporter, summaryJson, summaryTable } from '../../fleet/render';
 import {
   CERT_SOURCE_PATTERN,
-  DEFAULT_CERT_SOURCE,
   DEFAULT_FLEET_OVERLAP,
   FLEET_NAME_PATTERN,
   fleetSucceeded,
   fleetWorkflowId,
   MAX_CONCURRENCY,
   type FleetInput,
-} from '../../fleet/types';
+} from '../../contract';
 import { processIo, readFileBounded, type CommandIo } from '../io';
 import { intOption, parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
 const HELP = `usage: pinrotate fleet [--clients FILE | --all [--prefix P]] --concurrency N [options]
 
-Rotates many clients, each in its own rotation workflow (pin-rotation/{clientId}), at most N at a time.
+Rotates many clients, each in its own rotation workflow (pin-rotation-{clientId}), at most N at a time.
 
   --clients FILE          one client id per line (# comments, blank lines ignored), or a JSON array of ids
                           and {"clientId","certSource"?,"serviceId"?} objects
@@ -26,12 +25,12 @@ Rotates many clients, each in its own rotation workflow (pin-rotation/{clientId}
                           are rotated, the others are counted as skipped
   --prefix P              with --all: only clients whose id starts with P
   --concurrency N         at most N rotations in flight (1-${MAX_CONCURRENCY}; required)
-  --cert-source SRC       where each new certificate comes from, on the worker: emulator-ca (default),
-                          file:PATH or https://URL
+  --cert-source SRC       where each new certificate comes from, on the worker (required unless every
+                          client in FILE names its own): file:PATH, https://URL or emulator-ca
   --overlap D             each rotation's overlap (default ${DEFAULT_FLEET_OVERLAP}; 0s finalizes at once). A rotation holds
                           its slot until it ends, so with an overlap the fleet moves N clients per window.
   --service-id S          service name reported to the PKI manager (default: each client's id)
-  --fleet-id NAME         the fleet's workflow id is pin-fleet/NAME (default: the start time)
+  --fleet-id NAME         the fleet's workflow id is pin-fleet-NAME (default: the start time)
   --dry-run               plan every rotation, change nothing
   --wait                  follow the fleet: a progress line on stderr, then a summary
   --json                  print the summary (or, without --wait, the fleet id) as one JSON object
@@ -87,8 +86,8 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
   if (values.prefix !== undefined && values.clients !== undefined) throw new UsageError('--prefix filters --all; it cannot be used with --clients');
   if (values.concurrency === undefined) throw new UsageError('--concurrency N is required: how many rotations may run at once');
   const concurrency = intOption(values.concurrency, 'concurrency', 1, 1, MAX_CONCURRENCY);
-  const certSource = values['cert-source'] ?? DEFAULT_CERT_SOURCE;
-  if (!CERT_SOURCE_PATTERN.test(certSource)) throw new UsageError(`--cert-source must be emulator-ca, file:PATH or https://URL (got "${certSource.slice(0, 80)}")`);
+  const certSource = values['cert-source'];
+  if (certSource !== undefined && !CERT_SOURCE_PATTERN.test(certSource)) throw new UsageError(`--cert-source must be file:PATH, https://URL or emulator-ca (got "${certSource.slice(0, 80)}")`);
   const overlap = values.overlap ?? DEFAULT_FLEET_OVERLAP;
   try {
     parseDuration(overlap);
@@ -101,12 +100,14 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
 
   const input: FleetInput = {
     ...(values.clients !== undefined ? { clients: await readClients(values.clients) } : { all: true, ...(values.prefix ? { idPrefix: values.prefix } : {}) }),
-    certSource,
+    ...(certSource ? { certSource } : {}),
     concurrency,
     overlap,
     ...(values['service-id'] ? { serviceId: values['service-id'] } : {}),
     ...(values['dry-run'] ? { dryRun: true } : {}),
   };
+  // No default source: a fleet takes certificates from where the operator says, never from a demo CA by accident.
+  if (!certSource && (input.all || input.clients?.some((c) => !c.certSource))) throw new UsageError('--cert-source SRC is required (or a certSource for every client in --clients FILE)');
   const workflowId = fleetWorkflowId(fleetName);
   const json = Boolean(values.json);
 

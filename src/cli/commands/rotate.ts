@@ -2,7 +2,7 @@ import { CertificateError } from '../../pins/errors';
 import { DEFAULT_MAX_PEM_BYTES, splitPem } from '../../pins/pem';
 import { parseDuration } from '../../pins/duration';
 import { RotationAlreadyRunningError, connectClient, startRotation, waitForRotation } from '../../starter';
-import { rotationWorkflowId, type RotationInput, type RotationResult } from '../../workflows/types';
+import { rotationWorkflowId, type RotationInput, type RotationResult } from '../../contract';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 import { readFileBounded, tooLargeProblem } from '../io';
 import { printResult } from '../output';

@@ -16,7 +16,7 @@ import {
   type RotationScheduleDetails,
   type RotationScheduleView,
 } from '../../schedules/client';
-import { DEFAULT_OVERLAP, DEFAULT_RENEW_WITHIN, rotationScheduleId, type RotationScheduleSpec } from '../../schedules/types';
+import { DEFAULT_OVERLAP, DEFAULT_RENEW_WITHIN, rotationScheduleId, type RotationScheduleSpec } from '../../contract';
 import { connectClient } from '../../starter';
 import { processIo, type CommandIo } from '../io';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
@@ -29,10 +29,10 @@ const COMMON = `  --address HOST:PORT     Temporal frontend (default $TEMPORAL_A
 const HELP = `usage: pinrotate schedule <subcommand> [options]
 
 Temporal Schedules that rotate a client's pins when needed; one schedule per client, id
-pin-rotation-schedule/{clientId}. Each run (workflow scheduledRotation) fetches the client, obtains the
+pin-rotation-schedule-{clientId}. Each run (workflow scheduledRotation) fetches the client, obtains the
 source's certificate and rotates only when the deployed leaf expires within --renew-within or the source
 holds a different leaf; otherwise it ends as a recorded no_op (an audit line). It starts the rotation as
-pin-rotation/{clientId}: when one is already running (whoever started it) the run ends "skipped".
+pin-rotation-{clientId}: when one is already running (whoever started it) the run ends "skipped".
 
   create --client ID (--every 24h | --cron EXPR) --cert-source SRC [--service-id S] [--overlap 7d]
          [--renew-within 30d] [--paused] [--json]

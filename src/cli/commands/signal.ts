@@ -1,21 +1,31 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { connectClient, signalRotation, type RotationSignal } from '../../starter';
+import { ActionRefusedError, connectClient, requestAction, type OperatorRequest } from '../../starter';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
-async function send(argv: string[], signal: RotationSignal, verb: string): Promise<number> {
+/**
+ * `approve`, `finalize`, `rollback`: sent as updates, so the rotation answers. A refused action (it does not fit
+ * the rotation's state) prints the rotation's reason and exits 1; nothing was recorded.
+ */
+async function send(argv: string[], action: OperatorRequest['action'], verb: string): Promise<number> {
   const { values } = parse(argv, { ...temporalOptions, client: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } });
   if (!values.client) throw new UsageError('--client ID is required');
   const target = temporalTarget(values);
   const client = await connectClient(target);
+  const request: OperatorRequest =
+    action === 'rollback'
+      ? { action, args: { reason: values.reason ?? 'rollback requested from the CLI' } }
+      : action === 'approve'
+        ? { action, args: { by: values.by ?? process.env.USER ?? 'cli' } }
+        : { action, args: values.reason ? { reason: values.reason } : {} };
   try {
-    const arg = signal === 'rollback' ? { reason: values.reason ?? 'rollback requested from the CLI' } : signal === 'approve' ? { by: values.by ?? process.env.USER ?? 'cli' } : undefined;
-    await signalRotation(client, values.client, signal, arg);
-    if (values.json) process.stdout.write(`${JSON.stringify({ clientId: values.client, signal, sent: true })}\n`);
-    else process.stdout.write(`${verb} sent to the rotation of ${values.client}\n`);
+    const accepted = await requestAction(client, values.client, request);
+    if (values.json) process.stdout.write(`${JSON.stringify({ clientId: values.client, action, accepted: true, phase: accepted.phase })}\n`);
+    else process.stdout.write(`${verb} accepted by the rotation of ${values.client} (phase ${accepted.phase})\n`);
     return 0;
   } catch (err) {
-    const text = err instanceof WorkflowNotFoundError ? `no running rotation for client ${values.client}` : err instanceof Error ? err.message : String(err);
-    if (values.json) process.stdout.write(`${JSON.stringify({ clientId: values.client, signal, sent: false, error: text })}\n`);
+    const refused = err instanceof ActionRefusedError;
+    const text = err instanceof WorkflowNotFoundError ? `no running rotation for client ${values.client}` : refused ? `${verb} refused: ${err.reason}` : err instanceof Error ? err.message : String(err);
+    if (values.json) process.stdout.write(`${JSON.stringify({ clientId: values.client, action, accepted: false, ...(refused ? { reason: err.reason } : {}), error: text })}\n`);
     process.stderr.write(`pinrotate: ${text}\n`);
     return 1;
   } finally {

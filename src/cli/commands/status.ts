@@ -46,6 +46,8 @@ export async function run(argv: string[]): Promise<number> {
       pendingActivities: pending,
       timestamps: status?.timestamps ?? {},
       overlapEndsAt: status?.overlapEndsAt ?? null,
+      approval: status?.approval ?? null,
+      refusedActions: status?.refusedActions ?? [],
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify(view)}\n`);
@@ -57,6 +59,8 @@ export async function run(argv: string[]): Promise<number> {
       ];
       if (view.overlapEndsAt && view.phase === 'overlap') lines.push(`overlap ends ${view.overlapEndsAt}`);
       for (const p of pending) lines.push(`pending ${p.activity}: attempt ${p.attempt}${p.lastFailure ? `, last failure: ${p.lastFailure}` : ''}`);
+      if (view.approval) lines.push(`approved by ${view.approval.by} at ${view.approval.at}`);
+      for (const r of view.refusedActions) lines.push(`refused ${r.action} (${r.via}) at ${r.at}: ${r.reason}`);
       if (view.lastError) lines.push(`last error: ${view.lastError.code}: ${view.lastError.message}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     }

@@ -1,29 +1,13 @@
-import type { RotationInput } from '../workflows/types';
+import type { RotationInput } from './rotation';
 
 /**
  * Names and shapes shared by the scheduled-rotation workflow, its activity and every client (CLI, UI, tests).
  * Pure: the workflow bundle imports this module, so no Node built-ins here.
  */
 
-export const SCHEDULED_WORKFLOW_TYPE = 'scheduledRotation';
-export const SCHEDULE_ID_PREFIX = 'pin-rotation-schedule/';
 export const DEFAULT_RENEW_WITHIN = '30d';
 /** The rotation's own default overlap, written into every schedule's input at `create`. */
 export const DEFAULT_OVERLAP = '7d';
-
-/** One schedule per client. */
-export function rotationScheduleId(clientId: string): string {
-  return `${SCHEDULE_ID_PREFIX}${clientId}`;
-}
-
-export function clientIdOfSchedule(scheduleId: string): string | undefined {
-  return scheduleId.startsWith(SCHEDULE_ID_PREFIX) ? scheduleId.slice(SCHEDULE_ID_PREFIX.length) : undefined;
-}
-
-/** The workflow id the schedule gives its runs; the server appends the scheduled time to it. */
-export function scheduledRunWorkflowId(clientId: string): string {
-  return `scheduled-rotation/${clientId}`;
-}
 
 export interface ScheduledRotationInput {
   clientId: string;
@@ -40,7 +24,7 @@ export interface ScheduledRotationInput {
 
 /** What a scheduled run did, named for an operator reading the schedule's recent actions. */
 export type ScheduledOutcome =
-  /** A rotation was needed and started as `pin-rotation/{clientId}`; it carries on (and audits) on its own. */
+  /** A rotation was needed and started as `pin-rotation-{clientId}`; it carries on (and audits) on its own. */
   | 'rotation_started'
   /** The deployed certificate is the source's and is not close to expiry: nothing to do. */
   | 'no_op'

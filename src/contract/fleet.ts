@@ -1,15 +1,9 @@
-import type { RotationInput } from '../workflows/types';
+import type { RotationInput } from './rotation';
 
 /**
  * The fleet rotation's contract, shared by the workflow (src/workflows/fleet.ts), the CLI and any other client.
- * Pure types and helpers only: the workflow bundle imports this module.
  */
 
-export const FLEET_WORKFLOW_TYPE = 'fleetRotation';
-export const FLEET_PROGRESS_QUERY = 'progress';
-
-/** Where each child's certificate comes from unless the client or the input says otherwise. */
-export const DEFAULT_CERT_SOURCE = 'emulator-ca';
 export const DEFAULT_FLEET_OVERLAP = '7d';
 /** Children per run before continue-as-new: about 15 history events and a few KiB of payload each. */
 export const DEFAULT_CONTINUE_AS_NEW_EVERY = 200;
@@ -19,14 +13,7 @@ export const DEFAULT_MAX_FAILURES = 200;
 /** The server refuses more than 2000 pending children per workflow by default; stay well below. */
 export const MAX_CONCURRENCY = 500;
 
-/** Same rule as `rotate --client` and the rotation workflow's input check. */
-export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const FLEET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const CERT_SOURCE_PATTERN = /^(emulator-ca|file:.+|https:\/\/\S+)$/;
-
-export function fleetWorkflowId(name: string): string {
-  return `pin-fleet/${name}`;
-}
 
 export type FleetOutcome = 'finalized' | 'rotated' | 'rolled_back' | 'refused' | 'failed' | 'skipped' | 'dry_run';
 export const FLEET_OUTCOMES: readonly FleetOutcome[] = ['finalized', 'rotated', 'rolled_back', 'refused', 'failed', 'skipped', 'dry_run'];
@@ -81,7 +68,7 @@ export interface FleetInput {
   all?: boolean;
   /** With `all`: only clients whose id starts with this. */
   idPrefix?: string;
-  /** `emulator-ca`, `file:PATH` (on the worker) or `https://…`. Default `emulator-ca`. */
+  /** `file:PATH` (on the worker), `https://…` or `emulator-ca`. No default: each client needs its own or this one. */
   certSource?: string;
   /** At most this many child rotations in flight. */
   concurrency: number;

@@ -1,18 +1,6 @@
 import type { CertificateInfo, Pin } from '../pins/types';
 
-/** Workflow-facing types and names shared by the workflow, the worker and every client (CLI, UI, upstream). */
-
-export const TASK_QUEUE = 'pin-rotation';
-export const WORKFLOW_TYPE = 'pinRotation';
-
-/** Platform calls run on their own queue, whose rate the server caps for all workers together. */
-export function platformTaskQueue(taskQueue: string): string {
-  return `${taskQueue}-platform`;
-}
-
-export function rotationWorkflowId(clientId: string): string {
-  return `pin-rotation/${clientId}`;
-}
+/** The rotation's input, state and result: shared by the workflow, the worker and every client (CLI, UI, upstream). */
 
 export interface RotationInput {
   clientId: string;
@@ -69,7 +57,20 @@ export interface RotationStatus {
   lastError: RotationError | null;
   timestamps: Partial<Record<RotationPhase | 'started' | 'applied' | 'finalized' | 'rolledBack' | 'ended', string>>;
   overlapEndsAt?: string;
+  /** Who approved (once approved). */
+  approval?: { by: string; at: string };
+  /** Operator actions refused because they did not fit the rotation's state (signals cannot answer; this does). */
+  refusedActions: RefusedAction[];
 }
+
+export interface RefusedAction {
+  action: OperatorAction;
+  via: 'signal' | 'update';
+  reason: string;
+  at: string;
+}
+
+export type OperatorAction = 'approve' | 'finalizeNow' | 'rollback';
 
 /** The result shape of DESIGN.md §6 (`rotate --wait --json`), plus the phase and the error when there is one. */
 export interface RotationResult {

@@ -1,0 +1,25 @@
+/**
+ * `ApplicationFailure` types: activities raise them, workflows match them by type, never by message. The platform
+ * ones mirror src/genesys/errors.ts `FailureType` (a unit test keeps them equal).
+ */
+export const Failure = {
+  /** A certificate failed DESIGN.md §5 checks; details[0] is `{code, problems}`. */
+  CertificateInvalid: 'CertificateInvalid',
+  /** A certificate source that is not `file:`, `https://` or an injected issuer the worker has. */
+  CertSourceInvalid: 'CertSourceInvalid',
+  VersionConflict: 'VersionConflict',
+  ClientNotFound: 'ClientNotFound',
+  RateLimited: 'RateLimited',
+  PlatformUnavailable: 'PlatformUnavailable',
+  PlatformBadRequest: 'PlatformBadRequest',
+  PlatformUnauthorized: 'PlatformUnauthorized',
+  PlatformForbidden: 'PlatformForbidden',
+  PlatformUnexpected: 'PlatformUnexpected',
+  InvalidFleetInput: 'InvalidFleetInput',
+  /** An update validator refused an operator action: it does not fit the rotation's state. */
+  ActionRefused: 'ActionRefused',
+} as const;
+export type FailureName = (typeof Failure)[keyof typeof Failure];
+
+// `@temporalio/workflow` does not re-export this one; workflows match a child already running by its class.
+export { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';

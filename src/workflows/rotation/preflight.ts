@@ -1,0 +1,44 @@
+import { Failure } from '../../contract';
+import { PlanError, planRotation } from '../../pins/plan';
+import type { Pin } from '../../pins/types';
+import { failureOf } from '../failure-of';
+import { errorOf, Refusal } from './errors';
+import type { RotationRun } from './run';
+
+/** 1. Preflight: read the client, check the certificate, plan the pins. Nothing is written; any problem is a refusal. */
+export async function preflight(run: RotationRun): Promise<void> {
+  const { input, state } = run;
+  let before;
+  try {
+    before = await run.acts.platform.fetchClient(input.clientId);
+  } catch (err) {
+    if (failureOf(err)?.type === Failure.ClientNotFound) throw new Refusal('CLIENT_NOT_FOUND', `no OAuth client ${input.clientId} on the platform`);
+    throw err;
+  }
+  run.before = before;
+  state.status.pinsBefore = before.pins;
+  state.status.pins = before.pins;
+  if (before.state !== 'active') throw new Refusal('CLIENT_NOT_ACTIVE', `client ${input.clientId} is ${before.state}, not active`);
+  if (!before.mtlsRequired) throw new Refusal('MTLS_NOT_REQUIRED', `client ${input.clientId} does not require mTLS; pins would not be enforced`);
+  run.leafPin = await validateCertificate(run);
+  try {
+    state.status.plannedPins = planRotation(before.pins, run.leafPin);
+  } catch (err) {
+    if (err instanceof PlanError) throw new Refusal(err.code, err.message);
+    throw err;
+  }
+}
+
+async function validateCertificate(run: RotationRun): Promise<Pin> {
+  try {
+    const cert = await run.acts.local.validateCertificate({ certificatePem: run.input.certificatePem });
+    run.state.status.newCertificate = cert.certificates[0];
+    return cert.leafPin;
+  } catch (err) {
+    if (failureOf(err)?.type === Failure.CertificateInvalid) {
+      const e = errorOf(err);
+      throw new Refusal(e.code, e.message, e.problems);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,38 @@
+import { pinMatchRate } from '../../pins/plan';
+import type { Pin } from '../../pins/types';
+import { RollbackRequested } from './errors';
+import type { RotationRun } from './run';
+
+/**
+ * The platform holds exactly the planned pins (the PATCH answer is its own statement of what is live) and, when
+ * probe keys are configured, mTLS handshakes with the new and (while pinned) the old certificate succeed.
+ */
+export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): Promise<void> {
+  const { input, state } = run;
+  let checks = planned.length;
+  let passed = Math.round(pinMatchRate(planned, actual) * planned.length);
+  const probe = input.probe;
+  if (probe?.newKeyPath) {
+    const res = await run.acts.local.probeHandshake({ clientId: input.clientId, certificatePem: input.certificatePem, keyPath: probe.newKeyPath });
+    checks += 1;
+    if (res.accepted) passed += 1;
+  }
+  // The old certificate must keep working only while its fallback pin is there.
+  const oldStillPinned = actual.some((p) => p.role === 'fallback');
+  if (probe?.oldKeyPath && oldStillPinned && run.before?.certificateChain) {
+    const res = await run.acts.local.probeHandshake({ clientId: input.clientId, certificatePem: run.before.certificateChain, keyPath: probe.oldKeyPath });
+    checks += 1;
+    if (res.accepted) passed += 1;
+  }
+  state.status.pinMatchRate = checks === 0 ? 0 : passed / checks;
+  if (passed < checks) {
+    throw new RollbackRequested('VERIFICATION_FAILED', `verification passed ${passed} of ${checks} checks (pin match rate ${state.status.pinMatchRate.toFixed(2)})`);
+  }
+}
+
+/** 4. Verify the applied pins. */
+export async function verifyApplied(run: RotationRun): Promise<void> {
+  run.state.enter('verifying');
+  await verify(run, run.applied!.pins, run.state.status.plannedPins);
+  run.state.status.latencyMs = Date.now() - run.startedAt;
+}

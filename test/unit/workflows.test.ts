@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import {
+  approveSignal,
+  approveUpdate,
+  finalizeNowUpdate,
+  platformTaskQueue,
+  rollbackUpdate,
+  rotationWorkflowId,
+  statusQuery,
+  WORKFLOW_TYPE,
+  type RotationInput,
+  type RotationResult,
+  type RotationStatus,
+} from '../../src/contract';
+import { locateTemporalCli } from '../../src/temporal/cli-binary';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { installRuntime } from '../../src/temporal/runtime';
+import { fakeWorld, seedRotatable, type FakeWorld } from './fakes';
+
+// The workflow layer without the emulator: the committed histories replay (only the bundle is needed), and the
+// rotation runs on a real dev server with activities built by createActivities over in-memory fakes.
+
+const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
+const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never;
+const FAST_RETRY = { initialInterval: '10ms', maximumInterval: '50ms', maximumAttempts: 3 };
+
+let bundle: WorkflowBundleWithSourceMap;
+
+before(async () => {
+  installRuntime({ logLevel: 'ERROR' });
+  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet });
+});
+
+test('every committed history replays with the current workflow code', async () => {
+  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 16, `histories under ${FIXTURES}`);
+  const markers = new Set<string>();
+  for (const file of files) {
+    const history = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'));
+    for (const e of history.events) {
+      const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
+      if (data) markers.add((JSON.parse(Buffer.from(data, 'base64').toString()) as { id: string }).id);
+    }
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
+  }
+  // A patch id once recorded is never renamed: the histories carrying it must keep replaying.
+  assert.ok(markers.has('conflict-rounds-v1'), 'a history recorded under conflict-rounds-v1 is committed');
+});
+
+const cli = locateTemporalCli();
+
+describe('rotation workflow with fake activities', { skip: cli ? false : 'no Temporal CLI found (TEMPORAL_CLI_PATH, PATH or the cache)' }, () => {
+  let server: DevServer;
+  let env: TestWorkflowEnvironment;
+
+  before(async () => {
+    // The project's one launcher: it registers the search attributes the rotation upserts.
+    server = await startDevServer({ cliPath: cli!.path, headless: true });
+    env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
+  });
+  after(async () => {
+    await env?.teardown();
+    await server?.stop();
+  });
+
+  /** Runs `fn` while a workflow worker and a platform worker serve a fresh task queue with the world's fakes. */
+  async function withWorkers<T>(world: FakeWorld, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `unit-${randomBytes(4).toString('hex')}`;
+    const activities = createActivities(world.deps);
+    const connection = env.nativeConnection;
+    const main = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities });
+    const platform = await Worker.create({ connection, taskQueue: platformTaskQueue(taskQueue), activities });
+    return platform.runUntil(main.runUntil(fn(taskQueue)));
+  }
+
+  async function start(taskQueue: string, input: RotationInput): Promise<WorkflowHandle> {
+    return env.client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: rotationWorkflowId(input.clientId), args: [input] });
+  }
+
+  async function phaseReached(handle: WorkflowHandle, phase: RotationStatus['phase']): Promise<RotationStatus> {
+    for (let i = 0; i < 400; i++) {
+      try {
+        const s = await handle.query(statusQuery);
+        if (s.phase === phase) return s;
+      } catch {
+        // first workflow task not run yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`phase ${phase} not reached`);
+  }
+
+  async function refusal(p: Promise<unknown>): Promise<string> {
+    const err = await p.then(
+      () => assert.fail('the update was accepted'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
+    return err.cause?.message ?? '';
+  }
+
+  test('an overlap timer expires by itself and the rotation finalizes', async () => {
+    const world = fakeWorld();
+    const { current, next } = seedRotatable(world, 'overlap-expires');
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: 'overlap-expires', certificatePem: next.certificatePem, overlap: '2s', retry: FAST_RETRY });
+      const during = await phaseReached(handle, 'overlap');
+      // While the overlap runs, the old certificate stays pinned as fallback.
+      assert.deepEqual(
+        during.pins.map((p) => [p.role, p.sha256Spki]),
+        [
+          ['primary', next.pin.sha256Spki],
+          ['fallback', current.pin.sha256Spki],
+        ],
+      );
+      return { result: (await handle.result()) as RotationResult, status: await handle.query(statusQuery) };
+    });
+    assert.equal(result.result.status, 'finalized', JSON.stringify(result.result.error));
+    const held = world.platform.clients.get('overlap-expires')!;
+    assert.deepEqual(held.pins.map((p) => [p.role, p.sha256Spki]), [['primary', next.pin.sha256Spki]]);
+    assert.deepEqual(world.pki.events.map((e) => e.event), ['certificate_rotation', 'rotation_finalized']);
+    // Nothing but the timer ended the overlap: it lasted its two seconds of workflow time.
+    const ts = result.status.timestamps;
+    assert.ok(Date.parse(ts.finalizing!) - Date.parse(ts.overlap!) >= 1900, JSON.stringify(ts));
+    assert.deepEqual(world.audit.records.map((r) => r.status), ['finalized']);
+  });
+
+  test('operator actions that do not fit the state are refused with a reason, and the rotation keeps waiting', async () => {
+    const world = fakeWorld();
+    const { next } = seedRotatable(world, 'checked-actions');
+    const id = 'checked-actions';
+    const outcome = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1h', approval: { required: true, timeout: '1h' }, retry: FAST_RETRY });
+      await phaseReached(handle, 'awaiting_approval');
+      const early = await refusal(handle.executeUpdate(finalizeNowUpdate, { args: [{}] }));
+      assert.match(early, /finalizeNow is valid only once the new pins are live.*awaiting_approval/);
+      const still = await handle.query(statusQuery);
+      assert.equal(still.phase, 'awaiting_approval');
+      assert.equal(world.platform.patches.length, 0, 'nothing written before the approval');
+
+      const accepted = await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      assert.deepEqual(accepted, { accepted: true, action: 'approve', phase: 'awaiting_approval' });
+      const twice = await refusal(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] }));
+      assert.match(twice, /already approved by alice/);
+
+      // The overlap is kept: the early finalize was not remembered.
+      const live = await phaseReached(handle, 'overlap');
+      assert.equal(live.approval?.by, 'alice');
+      // A signal cannot answer: a refused one is ignored and listed in the status.
+      await handle.signal(approveSignal, { by: 'mallory' });
+      for (let i = 0; i < 100 && (await handle.query(statusQuery)).refusedActions.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const refused = (await handle.query(statusQuery)).refusedActions;
+      assert.equal(refused.length, 1);
+      assert.equal(refused[0].action, 'approve');
+      assert.equal(refused[0].via, 'signal');
+      assert.match(refused[0].reason, /already approved/);
+
+      const finalizing = await handle.executeUpdate(finalizeNowUpdate, { args: [{ reason: 'clients moved' }] });
+      assert.equal(finalizing.phase, 'overlap');
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(outcome.status, 'finalized', JSON.stringify(outcome.error));
+    assert.deepEqual(world.pki.events.map((e) => e.event), ['certificate_rotation', 'rotation_finalized']);
+  });
+
+  test('a rollback update during the overlap restores the previous pins', async () => {
+    const world = fakeWorld();
+    const { current, next } = seedRotatable(world, 'rollback-update');
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: 'rollback-update', certificatePem: next.certificatePem, overlap: '1h', retry: FAST_RETRY });
+      await phaseReached(handle, 'overlap');
+      const accepted = await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'old clients failing' }] });
+      assert.equal(accepted.phase, 'overlap');
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.status, 'rolled_back');
+    assert.equal(result.error?.code, 'ROLLBACK_REQUESTED');
+    const held = world.platform.clients.get('rollback-update')!;
+    assert.equal(held.certificateChain, current.certificatePem);
+    assert.deepEqual(held.pins, [current.pin]);
+    assert.deepEqual(world.pki.events.map((e) => e.event), ['certificate_rotation', 'rotation_rolled_back']);
+  });
+
+  test('a 409 on apply is re-read and re-planned once; a second one after the re-plan gives up with nothing left written', async () => {
+    const world = fakeWorld();
+    const { current, next } = seedRotatable(world, 'conflicts');
+    world.platform.conflicts.set('conflicts', 2);
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: 'conflicts', certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY });
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.error?.code, 'VersionConflict', JSON.stringify(result));
+    assert.equal(world.platform.patches.length, 2);
+    assert.deepEqual(world.platform.clients.get('conflicts')!.pins, [current.pin]);
+  });
+});
