@@ -10,17 +10,18 @@ import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
 import { EmulatorAdmin } from './emulator/admin-client';
 import { GenesysPlatform } from './genesys/platform-client';
-import { createLogger } from './logging';
+import { createLogger, redactUrl } from './logging';
 import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
 import { platformTaskQueue } from './contract';
 
-/** Issues from the emulator's CA (`emulator-ca` source); the private key is dropped here, on purpose. */
-function emulatorIssuer(url: string, token: string): (clientId: string) => Promise<string> {
+/** `emulator-ca` sources: a certificate from the emulator's CA (its private key is dropped here, on purpose). */
+function emulatorCaIssuer(url?: string, token?: string): ((commonName: string) => Promise<string>) | undefined {
+  if (!url || !token) return undefined;
   const admin = new EmulatorAdmin(url, token);
-  return async (clientId) => (await admin.issueCertificate({ commonName: clientId })).certificatePem;
+  return async (commonName) => (await admin.issueCertificate({ commonName })).certificatePem;
 }
 
 /** Builds the activity dependencies from validated configuration: one platform client and token per worker. */
@@ -44,10 +45,8 @@ export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): Acti
     mtlsUrl: env.GENESYS_MTLS_URL,
     mtlsCaPem: config.mtlsCaPem,
     metrics,
-    certSources: {
-      // The demo CA, injected here (the composition root) so activity code depends on no emulator module.
-      emulatorIssuer: env.EMULATOR_ADMIN_URL && env.EMULATOR_ADMIN_TOKEN ? emulatorIssuer(env.EMULATOR_ADMIN_URL, env.EMULATOR_ADMIN_TOKEN) : undefined,
-    },
+    certSources: { ...config.certSources, issueFromCa: emulatorCaIssuer(env.EMULATOR_ADMIN_URL, env.EMULATOR_ADMIN_TOKEN) },
+    probeKeyDirs: config.probeKeyDirs,
   };
 }
 
@@ -176,7 +175,7 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
       temporal: config.temporal.connectionOptions.address,
       namespace: config.temporal.namespace,
       taskQueue: config.env.TEMPORAL_TASK_QUEUE,
-      platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION,
+      platform: redactUrl(config.env.GENESYS_GATEWAY_URL) ?? config.env.GENESYS_REGION,
       metrics: config.env.METRICS_PORT ? `http://127.0.0.1:${config.env.METRICS_PORT}/metrics` : null,
       // Memory stays flat in fleet size with a bounded heap (README "Performance": --max-old-space-size=256).
       heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
