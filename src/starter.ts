@@ -96,13 +96,20 @@ export function resultFromStatus(s: RotationStatus): RotationResult {
   };
 }
 
+/** Phases in which the new pins are live and the old primary is still pinned as fallback. */
+const LIVE_PHASES: readonly string[] = ['overlap', 'draining'];
+
 /**
  * Waits for the rotation to end, or (with `untilOverlap`) only until the new pins are live and the overlap
  * window runs, which is reported as `rotated`. Polls the status query; the workflow's own result wins a race.
+ *
+ * `handle.result()` is a long poll the server holds open for up to 20 s; when the status poll answers first, that
+ * call is aborted here, or it keeps the channel (and the process) alive after the connection is closed.
  */
 export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>, opts: { untilOverlap: boolean; pollMs?: number; onStatus?: (s: RotationStatus) => void }): Promise<RotationResult> {
   let done = false;
-  const final = handle.result().then(
+  const abort = new AbortController();
+  const final = handle.client.withAbortSignal(abort.signal, () => handle.result()).then(
     (result) => result,
     async (err) => {
       // Cancelled or terminated: the status query still tells what the saga did.
@@ -119,10 +126,11 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
   final.finally(() => {
     done = true;
   }).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
   const poll = async (): Promise<RotationResult | undefined> => {
     let lastPhase = '';
     while (!done) {
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+      await new Promise((r) => (timer = setTimeout(r, opts.pollMs ?? 500)));
       if (done) return undefined;
       try {
         const s = await queryStatus(handle);
@@ -130,16 +138,22 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
           lastPhase = s.phase;
           opts.onStatus?.(s);
         }
-        if (opts.untilOverlap && s.phase === 'overlap') return { ...resultFromStatus(s), status: 'rotated' };
+        if (opts.untilOverlap && LIVE_PHASES.includes(s.phase)) return { ...resultFromStatus(s), status: 'rotated' };
       } catch {
         // The workflow may not have run its first task yet; keep polling.
       }
     }
     return undefined;
   };
-  const first = await Promise.race([final, poll()]);
-  if (first) return first;
-  return final;
+  try {
+    const first = await Promise.race([final, poll()]);
+    if (first) return first;
+    return await final;
+  } finally {
+    done = true;
+    if (timer) clearTimeout(timer);
+    abort.abort();
+  }
 }
 
 export async function describeRotation(client: Client, clientId: string) {
