@@ -9,9 +9,10 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { certificateBlocksOnly } from './activities/cert-source';
 import { codecFromEnv } from './codec/aes-gcm';
-import { temporalTargetFrom } from './temporal/connection';
+import { probeAddress, temporalTargetFrom, TemporalUnreachableError } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
 import {
   approveSignal,
@@ -21,6 +22,7 @@ import {
   finalizeNowUpdate,
   rollbackSignal,
   rollbackUpdate,
+  rotationSummary,
   rotationWorkflowId,
   statusQuery,
   TASK_QUEUE,
@@ -44,7 +46,16 @@ export interface ClientOptions {
 
 export async function connectClient(opts: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
   const target = temporalTargetFrom(env, opts);
-  const connection = await Connection.connect({ ...(target.connectionOptions as ConnectionOptions), connectTimeout: 10_000 });
+  const address = String(target.connectionOptions.address);
+  // A wrong address fails fast and named (refused, unknown host, no answer), not after a 10 s gRPC deadline.
+  const unreachable = await probeAddress(address, 3000);
+  if (unreachable) throw new TemporalUnreachableError(address, unreachable);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...(target.connectionOptions as ConnectionOptions), connectTimeout: 5_000 });
+  } catch (err) {
+    throw new TemporalUnreachableError(address, err instanceof Error ? err.message : String(err));
+  }
   // With PAYLOAD_CODEC_KEY set, what this client sends and reads is encrypted like the worker's payloads.
   const codec = codecFromEnv(env);
   return new Client({ connection, namespace: target.namespace, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });
@@ -66,7 +77,7 @@ export async function startRotation(client: Client, input: RotationInput, taskQu
       args: [input],
       // One rotation per client at a time, whoever starts it; a finished one may be followed by a new one.
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      staticSummary: `Pin rotation of ${input.clientId}${input.dryRun ? ' (dry run)' : ''}`,
+      ...rotationSummary(input, { by: 'cli' }),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw new RotationAlreadyRunningError(workflowId);
@@ -156,6 +167,17 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
   }
 }
 
+/** The input the running rotation was started with (first history event), decoded like any payload; undefined if unreadable. */
+export async function rotationStartInput(client: Client, handle: WorkflowHandle): Promise<RotationInput | undefined> {
+  try {
+    const history = await handle.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    return await decodeFromPayloadsAtIndex<RotationInput>(client.workflow.options.loadedDataConverter, 0, started?.input?.payloads);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function describeRotation(client: Client, clientId: string) {
   const handle = rotationHandle(client, clientId);
   const description = await handle.describe();
@@ -189,6 +211,8 @@ export async function announceCertificate(
     args: [{ clientId: opts.clientId, certificatePem: '', ...(opts.serviceId ? { serviceId: opts.serviceId } : {}), ...(opts.overlap ? { overlap: opts.overlap } : {}), ...(opts.retry ? { retry: opts.retry } : {}) }],
     signal: certificateIssuedSignal,
     signalArgs: [{ certificatePem, ...(opts.serviceId ? { serviceId: opts.serviceId } : {}) }],
+    // Only when this call starts the rotation does the summary apply (a running one keeps its own).
+    ...rotationSummary({ clientId: opts.clientId, serviceId: opts.serviceId, overlap: opts.overlap }, { by: 'upstream', via: 'signal-with-start' }),
   });
 }
 

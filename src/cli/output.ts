@@ -51,7 +51,9 @@ export function printResult(result: RotationResult, json: boolean): void {
   if (result.latencyMs !== null) lines.push(`latency: ${safeText(result.latencyMs)} ms`);
   if (result.error) {
     lines.push(`error: ${safeText(result.error.code)}: ${safeText(result.error.message)}`);
-    for (const p of result.error.problems ?? []) lines.push(`  - ${safeText(p.code)}: ${safeText(p.message)}`);
+    const headline = result.error.message;
+    // The headline is the first problem: the bullets list the others, not it again.
+    for (const p of (result.error.problems ?? []).filter((p, i) => !(i === 0 && headline.includes(p.message)))) lines.push(`  - ${safeText(p.code)}: ${safeText(p.message)}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
