@@ -1,6 +1,8 @@
 import { connect as netConnect } from 'node:net';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
+import type { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../contract/search-attributes';
 
 /**
  * How to reach Temporal, following the `@temporalio/envconfig` conventions shared by every Temporal SDK and the
@@ -64,4 +66,23 @@ export async function probeAddress(address: string, timeoutMs = 3000): Promise<s
     socket.once('connect', () => done(undefined));
     socket.once('error', (err: NodeJS.ErrnoException) => done(REASONS[err.code ?? ''] ?? err.code ?? err.message));
   });
+}
+
+/** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD (the proto package is not a direct dependency). */
+const INDEXED_VALUE_TYPE_KEYWORD = 2;
+
+/**
+ * Registers the rotation's custom search attributes on `namespace` when they are missing (an existing cluster; the
+ * dev server gets them as start flags). Returns the names it added.
+ */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const listed = await connection.operatorService.listSearchAttributes({ namespace });
+  const present = new Set([...Object.keys(listed.customAttributes ?? {}), ...Object.keys(listed.systemAttributes ?? {})]);
+  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((name) => !present.has(name));
+  if (missing.length === 0) return [];
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((name) => [name, INDEXED_VALUE_TYPE_KEYWORD])),
+  });
+  return missing;
 }
