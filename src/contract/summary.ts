@@ -53,17 +53,10 @@ export function rotationSummary(input: Pick<RotationInput, 'clientId' | 'service
     ['service', field(input.serviceId ?? input.clientId)],
     ['started by', originText(origin)],
     ['mode', input.dryRun ? 'dry run (plan only, nothing changes)' : 'rotate'],
-    ['overlap', `${overlap} (the old primary stays pinned as fallback)`],
+    ['overlap', `${overlap} (old primary kept as fallback)`],
     ['approval', input.approval?.required ? `required, within ${field(input.approval.timeout ?? '24h', 16)}` : 'not required'],
   ];
-  const staticDetails = [
-    `**Pin rotation of \`${client}\`**`,
-    '',
-    '| | |',
-    '|---|---|',
-    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
-    '',
-    'Where it stands now: the current details below, the `status` query, or `pinrotate status --client ' + client + '`.',
-  ].join('\n');
+  // Short enough for the UI's Details panel (about eight lines): where it stands now is in the current details.
+  const staticDetails = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
   return { staticSummary, staticDetails };
 }
