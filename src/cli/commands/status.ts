@@ -2,7 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { connectClient, describeRotation, rotationStartInput } from '../../starter';
 import { parseDuration } from '../../pins/duration';
 import type { RotationInput, RotationStatus } from '../../contract';
-import { formatPins, safeJson, safeText } from '../output';
+import { errorLine, formatPins, safeJson, safeText } from '../output';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
 const FAILED = new Set(['refused', 'rolled_back', 'failed']);
@@ -121,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
     if (view.approval) lines.push(`approved by ${safeText(view.approval.by)} at ${safeText(view.approval.at)}`);
     for (const r of view.refusedActions) lines.push(`refused ${safeText(r.action)} (${safeText(r.via)}) at ${safeText(r.at)}: ${safeText(r.reason)}`);
     if (view.lastError) {
-      lines.push(`last error: ${safeText(view.lastError.code)}: ${safeText(view.lastError.message)}`);
+      lines.push(`last error: ${errorLine(view.lastError)}`);
       // The headline is the first problem: list the others only.
       for (const p of (view.lastError.problems ?? []).filter((p, i) => !(i === 0 && view.lastError?.message.includes(p.message)))) lines.push(`  - ${safeText(p.code)}: ${safeText(p.message)}`);
     }
