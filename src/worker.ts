@@ -129,6 +129,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
     dataConverter,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     activities,
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
     ...tuning,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
   });
@@ -141,6 +143,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
     taskQueue: platformTaskQueue(env.TEMPORAL_TASK_QUEUE),
     activities,
     maxTaskQueueActivitiesPerSecond: env.PLATFORM_RATE_LIMIT_PER_MINUTE / 60,
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
     ...(tuning.maxConcurrentActivityTaskExecutions ? { maxConcurrentActivityTaskExecutions: tuning.maxConcurrentActivityTaskExecutions } : {}),
     ...(tuning.maxConcurrentActivityTaskPolls ? { maxConcurrentActivityTaskPolls: tuning.maxConcurrentActivityTaskPolls } : {}),
   });
@@ -167,9 +171,31 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   };
 }
 
-/** Runs a worker until SIGINT/SIGTERM (the SDK's default shutdown signals). */
+/**
+ * Shutdown is bounded whatever the server's state: running activities get SHUTDOWN_GRACE to finish, the SDK gives
+ * up draining after SHUTDOWN_FORCE (a dead server never answers the last polls), and runWorker exits the process
+ * SHUTDOWN_EXIT_MS after the signal at the latest. Work left unfinished is retried by the server on another worker.
+ */
+export const SHUTDOWN_GRACE = '5s';
+export const SHUTDOWN_FORCE = '10s';
+export const SHUTDOWN_EXIT_MS = 15_000;
+
+/** Runs a worker until SIGINT/SIGTERM (the SDK's default shutdown signals), then drains for a bounded time. */
 export async function runWorker(config: WorkerConfig, logger = createLogger(config.env.LOG_LEVEL)): Promise<void> {
   const running = await createWorker({ config, logger });
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal, drainMs: SHUTDOWN_EXIT_MS }, 'worker shutting down');
+    running.shutdown();
+    setTimeout(() => {
+      logger.warn({ signal, drainMs: SHUTDOWN_EXIT_MS }, 'worker stopped: drain did not finish in time, exiting');
+      process.exit(1);
+    }, SHUTDOWN_EXIT_MS).unref();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   logger.info(
     {
       temporal: config.temporal.connectionOptions.address,
@@ -186,7 +212,8 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
   try {
     await running.run();
   } finally {
-    await running.close();
+    // Closing the connection to a dead server must not hold the exit either.
+    await Promise.race([running.close(), new Promise((r) => setTimeout(r, 3000).unref())]);
     logger.info('worker stopped');
   }
 }

@@ -6,6 +6,7 @@ import type { CertSourceDeps } from '../activities/cert-source';
 import type { HostRule } from '../activities/safe-fetch';
 import { AesGcmCodec, codecFromEnv } from '../codec/aes-gcm';
 import { parseDuration } from '../pins/duration';
+import { DEFAULT_EXPECTED_ISSUER, DEFAULT_MIN_REMAINING } from '../pins/policy';
 import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
 import { TASK_QUEUE } from '../contract';
 
@@ -90,8 +91,8 @@ export const workerEnvSchema = z
     PKI_WEBHOOK_TOKEN: z.string().min(1),
     PKI_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
     PIN_TRUST_BUNDLE: z.string().min(1),
-    PIN_EXPECTED_ISSUER: z.string().min(1).default('GenesysCloudArchitectureCA'),
-    PIN_MIN_REMAINING: duration.default('7d'),
+    PIN_EXPECTED_ISSUER: z.string().min(1).default(DEFAULT_EXPECTED_ISSUER),
+    PIN_MIN_REMAINING: duration.default(DEFAULT_MIN_REMAINING),
     EMULATOR_ADMIN_URL: z.url().optional(),
     EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
     AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
