@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { EmulatorAdmin, startEmulator, type EmulatorHandle } from '../src/emulator';
@@ -127,8 +127,8 @@ export function workerEnv(temporal: Temporal, p: Platform, opts: { taskQueue: st
     caPath: p.caPath,
     auditPath: opts.auditPath,
     // Always written, 0 included: the bench compares paced and unpaced runs.
-    // `file:` sources are read only from allowed directories: the run's, where startPlatform writes the certificate.
-    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute), CERT_SOURCE_DIRS: temporal.dir },
+    // CERT_SOURCE_DIRS: the worker reads `file:` sources only below it (the next certificate lives there).
+    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute), CERT_SOURCE_DIRS: dirname(p.nextPath) },
     logLevel: opts.logLevel,
     metricsPort: opts.metricsPort,
   });

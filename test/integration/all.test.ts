@@ -8,6 +8,7 @@ import { sagaSuite } from './saga.suite';
 import { scheduleSuite } from './schedule.suite';
 import { securitySuite } from './security.suite';
 import { uiSuite } from './ui.suite';
+import { devSuite } from './dev.suite';
 import { upstreamSuite } from './upstream.suite';
 
 // One process, one dev server, one workflow bundle for every integration suite.
@@ -30,6 +31,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('schedules', scheduleSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);
+  describe('dev and CLI processes', devSuite);
   describe('lost answers', lostAnswerSuite);
   // Last: they replay and scan what the suites above produced.
   describe('replay', replaySuite);

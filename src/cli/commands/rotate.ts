@@ -5,7 +5,7 @@ import { RotationAlreadyRunningError, connectClient, startRotation, waitForRotat
 import { rotationWorkflowId, type RotationInput, type RotationResult } from '../../contract';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 import { readFileBounded, tooLargeProblem } from '../io';
-import { printResult } from '../output';
+import { printResult, safeJson, safeText } from '../output';
 
 const HELP = `usage: pinrotate rotate --client ID --cert FILE [options]
 
@@ -19,7 +19,7 @@ const HELP = `usage: pinrotate rotate --client ID --cert FILE [options]
   --probe-key-old PATH    key of the current certificate on the worker: verify it still works in the overlap
   --wait                  wait until the new pins are live (and finalized when the overlap is 0s)
   --wait-finalize         wait through the overlap window until the rotation ends
-  --json                  print the result as JSON (DESIGN.md §6 shape)
+  --json                  print the result as JSON: {"workflowId","status","clientId","pins","pinMatchRate","latencyMs",…}
   --address HOST:PORT     Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)
   --namespace NS          (default $TEMPORAL_NAMESPACE or default)
   --task-queue Q          (default $TEMPORAL_TASK_QUEUE or pin-rotation)
@@ -112,21 +112,21 @@ export async function run(argv: string[]): Promise<number> {
       handle = await startRotation(client, input, target.taskQueue);
     } catch (err) {
       if (err instanceof RotationAlreadyRunningError) {
-        if (values.json) process.stdout.write(`${JSON.stringify({ workflowId, status: 'refused', clientId: values.client, error: { code: 'ALREADY_RUNNING', message: err.message } })}\n`);
-        process.stderr.write(`pinrotate: ${err.message}\n`);
+        if (values.json) process.stdout.write(`${safeJson({ workflowId, status: 'refused', clientId: values.client, error: { code: 'ALREADY_RUNNING', message: err.message } })}\n`);
+        process.stderr.write(`pinrotate: ${safeText(err.message)}\n`);
         return 1;
       }
       throw err;
     }
     const wait = values.wait || values['wait-finalize'] || values['dry-run'];
     if (!wait) {
-      if (values.json) process.stdout.write(`${JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId, status: 'started', clientId: values.client })}\n`);
-      else process.stdout.write(`started ${handle.workflowId} (run ${handle.firstExecutionRunId}); follow it with \`pinrotate status --client ${values.client}\`\n`);
+      if (values.json) process.stdout.write(`${safeJson({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId, status: 'started', clientId: values.client })}\n`);
+      else process.stdout.write(`started ${safeText(handle.workflowId)} (run ${safeText(handle.firstExecutionRunId)}); follow it with \`pinrotate status --client ${safeText(values.client)}\`\n`);
       return 0;
     }
     const result = await waitForRotation(handle, {
       untilOverlap: !values['wait-finalize'],
-      onStatus: values.json ? undefined : (s) => process.stderr.write(`… ${s.phase}\n`),
+      onStatus: values.json ? undefined : (s) => process.stderr.write(`… ${safeText(s.phase)}\n`),
     });
     printResult(result, Boolean(values.json));
     return ['finalized', 'rotated', 'dry_run'].includes(result.status) ? 0 : 1;
