@@ -18,6 +18,10 @@ export const Failure = {
   InvalidFleetInput: 'InvalidFleetInput',
   /** An update validator refused an operator action: it does not fit the rotation's state. */
   ActionRefused: 'ActionRefused',
+  /** A rotation ended `failed`: the workflow fails with this type; details[0] is the RotationResult. */
+  RotationFailed: 'RotationFailed',
+  /** The gateway's handshake telemetry could not be read (the adapter has none, or it answered badly). */
+  TelemetryUnavailable: 'TelemetryUnavailable',
 } as const;
 export type FailureName = (typeof Failure)[keyof typeof Failure];
 

@@ -108,6 +108,10 @@ export class FleetRun {
       updatedAt: new Date().toISOString(),
       runs: this.runs,
       ...(listing ? { listing: { ...listing } } : {}),
+      live: 0,
+      finalized: this.byStatus.finalized,
+      wentLive: this.byStatus.finalized + this.byStatus.rotated,
+      etaLive: null,
     };
   }
 
