@@ -14,6 +14,7 @@ import { codecFromEnv } from './codec/aes-gcm';
 import { temporalTargetFrom } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
 import {
+  rotationResultOfFailure,
   approveSignal,
   approveUpdate,
   certificateIssuedSignal,
@@ -93,6 +94,8 @@ export function resultFromStatus(s: RotationStatus): RotationResult {
     serviceId: s.serviceId,
     phase: s.phase,
     error: s.lastError,
+    warnings: s.warnings ?? [],
+    ...(s.pinMatch ? { pinMatch: s.pinMatch } : {}),
   };
 }
 
@@ -105,6 +108,9 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
   const final = handle.result().then(
     (result) => result,
     async (err) => {
+      // A failed rotation carries its result in the failure (DESIGN.md §4 Outcomes).
+      const failed = rotationResultOfFailure(err);
+      if (failed) return failed;
       // Cancelled or terminated: the status query still tells what the saga did.
       if (err instanceof WorkflowFailedError) {
         try {
@@ -130,7 +136,7 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
           lastPhase = s.phase;
           opts.onStatus?.(s);
         }
-        if (opts.untilOverlap && s.phase === 'overlap') return { ...resultFromStatus(s), status: 'rotated' };
+        if (opts.untilOverlap && (s.phase === 'overlap' || s.phase === 'draining')) return { ...resultFromStatus(s), status: 'rotated' };
       } catch {
         // The workflow may not have run its first task yet; keep polling.
       }

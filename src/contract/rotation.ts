@@ -115,7 +115,8 @@ export interface RotationStatus {
   latencyMs: number | null;
   attempts: Record<string, number>;
   lastError: RotationError | null;
-  timestamps: Partial<Record<RotationPhase | 'started' | 'applied' | 'finalized' | 'rolledBack' | 'ended', string>>;
+  /** `live`: when the new pins went live and a fleet parent was told (it frees the slot then). */
+  timestamps: Partial<Record<RotationPhase | 'started' | 'applied' | 'live' | 'finalized' | 'rolledBack' | 'ended', string>>;
   overlapEndsAt?: string;
   /** Who approved (once approved). */
   approval?: { by: string; at: string };

@@ -1,9 +1,21 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { connectClient, describeRotation } from '../../starter';
+import type { DrainStatus } from '../../contract';
 import { formatPins } from '../output';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
 const FAILED = new Set(['refused', 'rolled_back', 'failed']);
+
+/** The drain state (DESIGN.md §4): why the rotation waits, how fresh the reading is, what comes next. */
+function drainLines(d: DrainStatus | null, phase: string | null): string[] {
+  if (!d || (phase !== 'overlap' && phase !== 'draining' && phase !== 'finalizing')) return [];
+  const age = d.checkedAt ? `${Math.max(0, Math.round((Date.now() - Date.parse(d.checkedAt)) / 1000))}s ago` : 'none yet';
+  return [
+    `drain: ${d.state} (policy ${d.policy}, drainQuiet ${Math.round(d.drainQuietMs / 1000)}s): ${d.reason}`,
+    `  old certificate (fallback pin): last accepted handshake ${d.fallbackLastSeen ?? 'none since apply'}, ${d.fallbackAccepted} accepted; new: ${d.primaryAccepted} accepted; rejected ${d.rejected}`,
+    `  telemetry reading: ${age} (${d.checks} so far)${d.telemetryError ? `, last read failed: ${d.telemetryError}` : ''}; next check ${d.nextCheckAt ?? '-'}; max overlap ${d.maxOverlapAt}`,
+  ];
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...temporalOptions, client: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
@@ -48,6 +60,9 @@ export async function run(argv: string[]): Promise<number> {
       overlapEndsAt: status?.overlapEndsAt ?? null,
       approval: status?.approval ?? null,
       refusedActions: status?.refusedActions ?? [],
+      drain: status?.drain ?? null,
+      pinMatch: status?.pinMatch ?? null,
+      warnings: status?.warnings ?? [],
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify(view)}\n`);
@@ -58,6 +73,12 @@ export async function run(argv: string[]): Promise<number> {
         formatPins(view.pins),
       ];
       if (view.overlapEndsAt && view.phase === 'overlap') lines.push(`overlap ends ${view.overlapEndsAt}`);
+      lines.push(...drainLines(view.drain, view.phase));
+      if (view.pinMatch) {
+        const rate = view.pinMatchRate === null ? 'n/a (no handshakes since apply)' : `${(view.pinMatchRate * 100).toFixed(1)}%`;
+        lines.push(`pin match rate: ${rate} (${view.pinMatch.accepted} accepted, ${view.pinMatch.rejected} rejected since ${view.pinMatch.since}; measured ${view.pinMatch.measuredAt})`);
+      }
+      for (const w of view.warnings) lines.push(`warning: ${w}`);
       for (const p of pending) lines.push(`pending ${p.activity}: attempt ${p.attempt}${p.lastFailure ? `, last failure: ${p.lastFailure}` : ''}`);
       if (view.approval) lines.push(`approved by ${view.approval.by} at ${view.approval.at}`);
       for (const r of view.refusedActions) lines.push(`refused ${r.action} (${r.via}) at ${r.at}: ${r.reason}`);

@@ -68,6 +68,7 @@ function startRun(rawInput: RotationInput): RotationRun {
   run.announceLive = async () => {
     if (live) return;
     live = true;
+    state.status.timestamps.live = new Date().toISOString();
     await signalFleet(run, 'live', 'rotated');
   };
   // finalizeNow needs `force` while the last telemetry reading shows the old certificate in use.
