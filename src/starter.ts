@@ -15,6 +15,7 @@ import { codecFromEnv } from './codec/aes-gcm';
 import { probeAddress, temporalTargetFrom, TemporalUnreachableError } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
 import {
+  rotationResultOfFailure,
   approveSignal,
   approveUpdate,
   certificateIssuedSignal,
@@ -104,6 +105,8 @@ export function resultFromStatus(s: RotationStatus): RotationResult {
     serviceId: s.serviceId,
     phase: s.phase,
     error: s.lastError,
+    warnings: s.warnings ?? [],
+    ...(s.pinMatch ? { pinMatch: s.pinMatch } : {}),
   };
 }
 
@@ -123,6 +126,9 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
   const final = handle.client.withAbortSignal(abort.signal, () => handle.result()).then(
     (result) => result,
     async (err) => {
+      // A failed rotation carries its result in the failure (DESIGN.md §4 Outcomes).
+      const failed = rotationResultOfFailure(err);
+      if (failed) return failed;
       // Cancelled or terminated: the status query still tells what the saga did.
       if (err instanceof WorkflowFailedError) {
         try {

@@ -2,6 +2,7 @@ import { after, before, describe } from 'node:test';
 import { startHarness, stopHarness } from './harness';
 import { replaySuite } from './replay.suite';
 import { rotationSuite } from './rotation.suite';
+import { drainSuite } from './drain.suite';
 import { fleetSuite } from './fleet.suite';
 import { lostAnswerSuite } from './lost-answer.suite';
 import { sagaSuite } from './saga.suite';
@@ -29,6 +30,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('saga', sagaSuite);
   describe('upstream', upstreamSuite);
   describe('schedules', scheduleSuite);
+  describe('drain', drainSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);
   describe('dev and CLI processes', devSuite);

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { connectClient, describeRotation, rotationStartInput } from '../../starter';
 import { parseDuration } from '../../pins/duration';
-import type { RotationInput, RotationStatus } from '../../contract';
+import type { DrainStatus, RotationInput, RotationStatus } from '../../contract';
 import { errorLine, formatPins, safeJson, safeText } from '../output';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
@@ -42,6 +42,17 @@ function requesterText(status: StatusView, input: RotationInput | undefined): st
   if (typeof r === 'string') return r;
   const asked = (input as { requestedBy?: string } | undefined)?.requestedBy;
   return asked ? `${asked} (unverified)` : null;
+}
+
+/** The drain state (DESIGN.md §4): why the rotation waits, how fresh the reading is, what comes next. */
+function drainLines(d: DrainStatus | null, phase: string | null): string[] {
+  if (!d || (phase !== 'overlap' && phase !== 'draining' && phase !== 'finalizing')) return [];
+  const age = d.checkedAt ? `${Math.max(0, Math.round((Date.now() - Date.parse(d.checkedAt)) / 1000))}s ago` : 'none yet';
+  return [
+    `drain: ${d.state} (policy ${d.policy}, drainQuiet ${Math.round(d.drainQuietMs / 1000)}s): ${d.reason}`,
+    `  old certificate (fallback pin): last accepted handshake ${d.fallbackLastSeen ?? 'none since apply'}, ${d.fallbackAccepted} accepted; new: ${d.primaryAccepted} accepted; rejected ${d.rejected}`,
+    `  telemetry reading: ${age} (${d.checks} so far)${d.telemetryError ? `, last read failed: ${d.telemetryError}` : ''}; next check ${d.nextCheckAt ?? '-'}; max overlap ${d.maxOverlapAt}`,
+  ];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -93,6 +104,9 @@ export async function run(argv: string[]): Promise<number> {
       approvalDeadline: status && awaiting ? approvalDeadline(status, input) : null,
       requester: status ? requesterText(status, input) : null,
       refusedActions: status?.refusedActions ?? [],
+      drain: status?.drain ?? null,
+      pinMatch: status?.pinMatch ?? null,
+      warnings: status?.warnings ?? [],
     };
     if (values.json) {
       process.stdout.write(`${safeJson(view)}\n`);
@@ -116,7 +130,13 @@ export async function run(argv: string[]): Promise<number> {
     } else if (view.requester) {
       lines.push(`requested by: ${safeText(view.requester)}`);
     }
-    if (view.overlapEndsAt && (view.phase === 'overlap' || view.phase === ('draining' as string))) lines.push(`overlap ends ${safeText(view.overlapEndsAt)}`);
+    if (view.overlapEndsAt && (view.phase === 'overlap' || view.phase === 'draining')) lines.push(`overlap ends ${safeText(view.overlapEndsAt)}`);
+    lines.push(...drainLines(view.drain, view.phase).map((l) => safeText(l)));
+    if (view.pinMatch) {
+      const rate = view.pinMatchRate === null ? 'n/a (no handshakes since apply)' : `${(view.pinMatchRate * 100).toFixed(1)}%`;
+      lines.push(`pin match rate: ${rate} (${view.pinMatch.accepted} accepted, ${view.pinMatch.rejected} rejected since ${safeText(view.pinMatch.since)}; measured ${safeText(view.pinMatch.measuredAt)})`);
+    }
+    for (const w of view.warnings) lines.push(`warning: ${safeText(w)}`);
     for (const p of pending) lines.push(`pending ${safeText(p.activity)}: attempt ${safeText(p.attempt)}${p.lastFailure ? `, last failure: ${safeText(p.lastFailure)}` : ''}`);
     if (view.approval) lines.push(`approved by ${safeText(view.approval.by)} at ${safeText(view.approval.at)}`);
     for (const r of view.refusedActions) lines.push(`refused ${safeText(r.action)} (${safeText(r.via)}) at ${safeText(r.at)}: ${safeText(r.reason)}`);
