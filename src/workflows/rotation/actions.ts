@@ -13,6 +13,7 @@ import {
   type OperatorAction,
   type RollbackArgs,
 } from '../../contract';
+import type { ApprovalGate } from './approval';
 import type { RotationState } from './state';
 
 /** Phases in which the platform may still be told to go back; later, the rotation is already ending. */
@@ -28,6 +29,8 @@ const TEXT_MAX = 200;
  */
 export class OperatorActions {
   approvedBy: string | undefined;
+  /** Set when this run verifies signed approvals (see approval.ts); runs recorded before replay without it. */
+  gate: ApprovalGate | undefined;
   finalizeRequested = false;
   rollbackReason: string | undefined;
 
@@ -37,11 +40,11 @@ export class OperatorActions {
   ) {}
 
   /** Why `action` does not fit the rotation's state now, or undefined when it does. */
-  refusal(action: OperatorAction): string | undefined {
+  refusal(action: OperatorAction, args?: unknown): string | undefined {
     const phase = this.state.phase;
     if (action === 'approve') {
       if (this.approvedBy !== undefined) return `already approved by ${this.approvedBy}`;
-      if (phase === 'awaiting_approval') return undefined;
+      if (phase === 'awaiting_approval') return this.gate?.refusal(args as ApproveArgs | undefined);
       if (!this.approvalRequired()) return 'this rotation does not wait for an approval';
       return `approve is valid only while the rotation awaits approval; it is in phase ${phase}`;
     }
@@ -57,8 +60,15 @@ export class OperatorActions {
 
   private apply(action: OperatorAction, args: ApproveArgs | FinalizeNowArgs | RollbackArgs | undefined): ActionAccepted {
     if (action === 'approve') {
-      this.approvedBy = bounded((args as ApproveArgs | undefined)?.by) ?? 'unnamed';
-      this.state.status.approval = { by: this.approvedBy, at: new Date().toISOString() };
+      const approval = (args as ApproveArgs | undefined)?.approval;
+      if (this.gate && approval) {
+        // Verified by the validator (or by onSignal) against the worker's approver keys.
+        this.approvedBy = approval.claims.approver;
+        this.state.status.approval = { by: this.approvedBy, at: new Date().toISOString(), verified: true };
+      } else {
+        this.approvedBy = bounded((args as ApproveArgs | undefined)?.by) ?? 'unnamed';
+        this.state.status.approval = { by: this.approvedBy, at: new Date().toISOString() };
+      }
       this.state.showDetails();
     } else if (action === 'finalizeNow') this.finalizeRequested = true;
     else this.rollbackReason = bounded((args as RollbackArgs | undefined)?.reason) ?? 'rollback requested by an operator';
@@ -67,7 +77,7 @@ export class OperatorActions {
 
   /** A signal: checked like the update; refused ones are recorded, unless replaying a run from before the check. */
   private onSignal(action: OperatorAction, args: ApproveArgs | FinalizeNowArgs | RollbackArgs | undefined): void {
-    const reason = this.refusal(action);
+    const reason = this.refusal(action, args);
     // Runs recorded before operator actions were checked accepted every signal; they replay that way.
     if (reason !== undefined && patched('checked-operator-actions-v1')) {
       const refused = { action, via: 'signal' as const, reason, at: new Date().toISOString() };
@@ -81,8 +91,8 @@ export class OperatorActions {
   }
 
   register(): void {
-    const validator = (action: OperatorAction) => (_args?: unknown): void => {
-      const reason = this.refusal(action);
+    const validator = (action: OperatorAction) => (args?: unknown): void => {
+      const reason = this.refusal(action, args);
       if (reason !== undefined) throw ApplicationFailure.create({ type: Failure.ActionRefused, message: reason, nonRetryable: true });
     };
     setHandler(approveUpdate, (args) => this.apply('approve', args), { validator: validator('approve') });

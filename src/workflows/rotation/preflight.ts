@@ -31,7 +31,8 @@ export async function preflight(run: RotationRun): Promise<void> {
 
 async function validateCertificate(run: RotationRun): Promise<Pin> {
   try {
-    const cert = await run.acts.local.validateCertificate({ certificatePem: run.input.certificatePem });
+    // The client's id and platform name: the leaf must name one of them (or a CERT_IDENTITY_MAP name): IDENTITY_MISMATCH.
+    const cert = await run.acts.local.validateCertificate({ certificatePem: run.input.certificatePem, clientId: run.input.clientId, clientName: run.before?.name });
     run.state.status.newCertificate = cert.certificates[0];
     return cert.leafPin;
   } catch (err) {

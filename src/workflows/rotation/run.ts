@@ -54,6 +54,8 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
       workflowId: info.workflowId,
       runId: info.runId,
       pins: s.pins,
+      requester: s.requester?.id ?? null,
+      approver: s.approval?.by ?? null,
       latencyMs: s.latencyMs ?? Date.now() - run.startedAt,
       pinMatchRate: s.pinMatchRate ?? 0,
       status,
@@ -87,6 +89,8 @@ export async function notify(run: RotationRun, event: 'certificate_rotation' | '
     workflowId: info.workflowId,
     runId: info.runId,
     latencyMs: run.state.status.latencyMs ?? Date.now() - run.startedAt,
+    ...(run.state.status.requester ? { requester: run.state.status.requester.id } : {}),
+    ...(run.state.status.approval ? { approver: run.state.status.approval.by } : {}),
     occurredAt: new Date().toISOString(),
   });
 }
