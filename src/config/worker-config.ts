@@ -1,7 +1,7 @@
-import { createPublicKey } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { hexOfPublicKey } from '../approvals/keys';
 import { AesGcmCodec, codecFromEnv } from '../codec/aes-gcm';
 import { parseDuration } from '../pins/duration';
 import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
@@ -127,18 +127,6 @@ export function loadWorkerConfig(source: Record<string, string | undefined>): Wo
   };
 }
 
-/** An Ed25519 public key (PEM SPKI, or 64 hex characters raw) as raw hex; throws naming what is wrong. */
-function ed25519Hex(text: string): string {
-  const trimmed = text.trim();
-  if (/^[0-9a-f]{64}$/i.test(trimmed)) return trimmed.toLowerCase();
-  if (/private/i.test(trimmed)) throw new Error('holds a private key; give the public key only');
-  const key = createPublicKey(trimmed);
-  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`is a ${key.asymmetricKeyType ?? 'unknown'} key; approver keys are Ed25519`);
-  const x = key.export({ format: 'jwk' }).x;
-  if (!x) throw new Error('has no public key');
-  return Buffer.from(x, 'base64url').toString('hex');
-}
-
 /**
  * APPROVER_KEYS: a directory of `<approver-id>.pem` Ed25519 public keys (other files ignored), or a JSON file
  * `{"<approver-id>": "<PEM or 64-hex public key>"}`. Ids follow PRINCIPAL_ID_PATTERN.
@@ -166,7 +154,7 @@ export function approverKeysFrom(path: string): TrustedKey[] {
       continue;
     }
     try {
-      keys.push({ id, publicKey: ed25519Hex(text) });
+      keys.push({ id, publicKey: hexOfPublicKey(text) });
     } catch (err) {
       problems.push(`APPROVER_KEYS: the key of ${id} ${err instanceof Error ? err.message.replace(/^error:\s*/i, '') : 'is unreadable'}`);
     }

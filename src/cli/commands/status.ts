@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { connectClient, describeRotation } from '../../starter';
 import { formatPins } from '../output';
+import { stuckInfo } from '../stuck';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
 const FAILED = new Set(['refused', 'rolled_back', 'failed']);
@@ -26,6 +27,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     const { description, status, pending } = described;
     const workflowStatus = description.status.name;
+    // A run whose workflow task keeps failing (e.g. an undecodable payload) holds the client: say so, and the way out.
+    const stuck = workflowStatus === 'RUNNING' ? await stuckInfo(client, described.handle, description.raw) : undefined;
     // A workflow that ended without answering the query (e.g. terminated) still reports what Temporal knows.
     const outcome = status?.status ?? (workflowStatus === 'RUNNING' ? 'running' : 'failed');
     const view = {
@@ -48,6 +51,8 @@ export async function run(argv: string[]): Promise<number> {
       overlapEndsAt: status?.overlapEndsAt ?? null,
       approval: status?.approval ?? null,
       refusedActions: status?.refusedActions ?? [],
+      requester: status?.requester ?? null,
+      stuck: stuck ?? null,
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify(view)}\n`);
@@ -62,9 +67,13 @@ export async function run(argv: string[]): Promise<number> {
       if (view.approval) lines.push(`approved by ${view.approval.by} at ${view.approval.at}`);
       for (const r of view.refusedActions) lines.push(`refused ${r.action} (${r.via}) at ${r.at}: ${r.reason}`);
       if (view.lastError) lines.push(`last error: ${view.lastError.code}: ${view.lastError.message}`);
+      if (stuck) {
+        lines.push(`STUCK: the workflow task failed ${stuck.attempts - 1} times${stuck.lastFailure ? ` (last: ${stuck.lastFailure})` : ''}; the rotation cannot make progress`);
+        lines.push(`  to free the client: pinrotate terminate --client ${values.client} --reason TEXT`);
+      }
       process.stdout.write(`${lines.join('\n')}\n`);
     }
-    return FAILED.has(outcome) ? 1 : 0;
+    return FAILED.has(outcome) || stuck ? 1 : 0;
   } finally {
     await client.connection.close();
   }
