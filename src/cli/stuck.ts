@@ -1,7 +1,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 
-/** A workflow task that failed this many times in a row is not a blip: the run cannot make progress. */
-export const STUCK_AFTER_ATTEMPTS = 3;
+/** A pending workflow task on this attempt has failed before: with the same payloads and code it fails again. */
+export const STUCK_AFTER_ATTEMPTS = 2;
 
 export interface StuckInfo {
   /** Attempts of the pending workflow task (1 = first try, no failure yet). */
