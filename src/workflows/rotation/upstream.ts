@@ -1,4 +1,4 @@
-import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { certificateIssuedSignal, certificateIssuedUpdate, type CertificateIssued, type RotationInput } from '../../contract';
 import { certificatesOnly, CertificatesOnlyError } from '../../pins/certificates-only';
 import { SERVICE_ID_MAX_LENGTH, shownText } from './input';
@@ -59,6 +59,8 @@ export class Announcements {
   /** Started by signal-with-start: the certificate travels in the signal, delivered with the first task. */
   async inputFrom(raw: RotationInput): Promise<RotationInput> {
     if (typeof raw?.certificatePem === 'string' && raw.certificatePem !== '') return raw;
+    // Not an object: validation refuses it at once; runs started so before this check waited for a signal first.
+    if ((typeof raw !== 'object' || raw === null || Array.isArray(raw)) && patched('refuse-non-object-input-v1')) return raw;
     if (!this.latest) await condition(() => this.latest !== undefined, '1m');
     if (!this.latest) return raw;
     this.consumed = this.latest;
