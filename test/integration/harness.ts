@@ -144,7 +144,14 @@ export async function startHarness(): Promise<Harness> {
       caPath,
       auditPath,
       logLevel: 'debug',
-      extra: { GENESYS_TIMEOUT_MS: '5000', APPROVER_KEYS: approverDir, CERT_IDENTITY_MAP: JSON.stringify({ [MAPPED_CLIENT.clientId]: [MAPPED_CLIENT.name] }) },
+      // What workflow inputs may make the worker read: the run's own directory (file: sources, probe keys).
+      extra: {
+        GENESYS_TIMEOUT_MS: '5000',
+        CERT_SOURCE_DIRS: dir,
+        PROBE_KEY_DIR: dir,
+        APPROVER_KEYS: approverDir,
+        CERT_IDENTITY_MAP: JSON.stringify({ [MAPPED_CLIENT.clientId]: [MAPPED_CLIENT.name] }),
+      },
     }),
   );
   const { running } = await startOwnedWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });
