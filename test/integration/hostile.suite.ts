@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { AuditRecord } from '../../src/activities/audit';
@@ -249,6 +252,28 @@ export function hostileSuite(): void {
     const v2 = (await h.admin.getClient(id)).version;
     const replayed = await startDirect({ clientId: id, certificatePem: other.certificatePem, request, approval: { required: true }, retry: FAST_RETRY }, workflowId);
     await assertRefused(replayed, 'REQUEST_NOT_VERIFIED', id, v2);
+  });
+
+  test('probe key paths outside PROBE_KEY_DIR, devices, fifos, /proc and links are refused before Apply; the worker keeps serving', T, async () => {
+    const h = harness();
+    const id = 'hostile-probe';
+    await seedClient(id);
+    const version = (await h.admin.getClient(id)).version;
+    const next = await issue(id);
+    const fifo = join(h.dir, `probe-${randomBytes(3).toString('hex')}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    const link = join(h.dir, `probe-${randomBytes(3).toString('hex')}.pem`);
+    symlinkSync('/dev/zero', link);
+    const paths = ['/dev/zero', fifo, '/proc/self/fd/0', '/proc/self/environ', link, join(h.dir, 'no-such-key.pem'), '/etc/passwd'];
+    const messages = new Set<string>();
+    for (const [i, path] of paths.entries()) {
+      const handle = await startDirect({ clientId: id, certificatePem: next.certificatePem, overlap: '0s', probe: { newKeyPath: path }, retry: FAST_RETRY }, `hostile-probe-${i}`);
+      const result = await assertRefused(handle, 'PROBE_INPUT_REFUSED', id, version);
+      messages.add(result.error?.message ?? '');
+    }
+    // One generic refusal: the answer tells nothing about what exists at a path.
+    assert.equal(messages.size, 1, [...messages].join(' | '));
+    await normalRotationWorks('probe');
   });
 
   test('an undecodable payload holds no client hostage: status detects it, terminate frees it with an audit line', T, async () => {

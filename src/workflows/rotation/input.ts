@@ -106,6 +106,9 @@ export function validateInput(raw: unknown): ValidatedInput {
   }
   if (input.approval !== undefined && (typeof input.approval !== 'object' || input.approval === null)) problems.push('approval must be an object {required, timeout?}');
   if (input.probe !== undefined && (typeof input.probe !== 'object' || input.probe === null)) problems.push('probe must be an object');
+  else if (input.probe && Object.values(input.probe).some((path) => path !== undefined && (typeof path !== 'string' || path.length === 0 || path.length > 1024))) {
+    problems.push('probe paths must be file paths of at most 1024 characters');
+  }
   if (input.retry !== undefined && (typeof input.retry !== 'object' || input.retry === null)) problems.push('retry must be an object');
   const overlapMs = durationOf(input.overlap ?? DEFAULT_OVERLAP, problems, 'overlap', '"7d", "12h" or "0s"', MAX_OVERLAP_MS);
   const approvalTimeoutMs = durationOf(input.approval?.timeout ?? DEFAULT_APPROVAL_TIMEOUT, problems, 'approval.timeout', '"1h"', MAX_APPROVAL_TIMEOUT_MS);
