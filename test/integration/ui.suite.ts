@@ -87,7 +87,7 @@ export function uiSuite(): void {
       assert.match(rowText, new RegExp(WORKFLOW_TYPE));
       assert.match(rowText, new RegExp(handle.firstExecutionRunId));
       // The ClientId filter is what found it: no other client's rotation is listed.
-      assert.equal(await page.locator('tr').filter({ has: page.locator('a[href*="/workflows/pin-rotation%2F"]') }).count(), 1);
+      assert.equal(await page.locator('tr').filter({ has: page.locator('a[href*="/workflows/pin-rotation-"]') }).count(), 1);
 
       await workflowLink(page, handle.workflowId).first().click();
       await page.waitForURL((url) => url.pathname.endsWith(`/${handle.firstExecutionRunId}/history`));

@@ -64,7 +64,8 @@ export async function run(argv: string[]): Promise<number> {
       ];
       if (view.overlapEndsAt && view.phase === 'overlap') lines.push(`overlap ends ${view.overlapEndsAt}`);
       for (const p of pending) lines.push(`pending ${p.activity}: attempt ${p.attempt}${p.lastFailure ? `, last failure: ${p.lastFailure}` : ''}`);
-      if (view.approval) lines.push(`approved by ${view.approval.by} at ${view.approval.at}`);
+      if (view.requester) lines.push(`requested by ${view.requester.id}${view.requester.verified ? ' (verified signature)' : ''}`);
+      if (view.approval) lines.push(`approved by ${view.approval.by}${view.approval.verified ? ' (verified signature)' : ''} at ${view.approval.at}`);
       for (const r of view.refusedActions) lines.push(`refused ${r.action} (${r.via}) at ${r.at}: ${r.reason}`);
       if (view.lastError) lines.push(`last error: ${view.lastError.code}: ${view.lastError.message}`);
       if (stuck) {
