@@ -127,7 +127,8 @@ export function workerEnv(temporal: Temporal, p: Platform, opts: { taskQueue: st
     caPath: p.caPath,
     auditPath: opts.auditPath,
     // Always written, 0 included: the bench compares paced and unpaced runs.
-    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) },
+    // `file:` sources are read only from allowed directories: the run's, where startPlatform writes the certificate.
+    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute), CERT_SOURCE_DIRS: temporal.dir },
     logLevel: opts.logLevel,
     metricsPort: opts.metricsPort,
   });
@@ -172,11 +173,11 @@ export function workerNodeOptions(): string {
 export async function startWorkerProcess(
   temporal: Temporal,
   env: Record<string, string>,
-  opts: { tuning?: WorkerTuning; cpuProfDir?: string; log: Log },
+  opts: { tuning?: WorkerTuning; cpuProfDir?: string; steadyProfileDir?: string; log: Log },
 ): Promise<WorkerProcess> {
   const metricsPort = Number(env.METRICS_PORT) || (await freePort());
   const child = fork(require.resolve('./worker-process'), [], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, METRICS_PORT: String(metricsPort), BENCH_BUNDLE_PATH: temporal.bundlePath, BENCH_WORKER_TUNING: JSON.stringify(opts.tuning ?? {}) },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, METRICS_PORT: String(metricsPort), BENCH_BUNDLE_PATH: temporal.bundlePath, BENCH_WORKER_TUNING: JSON.stringify(opts.tuning ?? {}), ...(opts.steadyProfileDir ? { BENCH_STEADY_PROFILE_DIR: opts.steadyProfileDir } : {}) },
     execArgv: ['--expose-gc', ...workerNodeOptions().split(/\s+/).filter(Boolean), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
