@@ -50,17 +50,20 @@ const TEMPORAL_FLAGS = `  --address HOST:PORT     Temporal frontend (default $TE
  * main.ts prints it; it lists exactly the flags that module parses.
  */
 export const COMMAND_HELP: Record<string, string> = {
-  approve: `usage: pinrotate approve --client ID [--by NAME] [--json]
+  approve: `usage: pinrotate approve --client ID --key FILE --approver ID [--json]
 
 Approves the rotation of client ID that waits for approval (started with \`rotate --approve-required\`).
-Check what is approved first: \`pinrotate status --client ID\`.
+Check what is approved first: \`pinrotate status --client ID\`. The approval is signed here with your Ed25519
+private key over the run, its planned pins and its requester; the worker verifies it against APPROVER_KEYS
+and refuses it (exit 1, nothing recorded) when it does not verify, is stale, or you requested the rotation.
 
   --client ID             the client whose rotation to approve (required)
-  --by NAME               who approves (default $USER)
-  --json                  print {"clientId","signal","sent"} (and "error" when not sent)
+  --key FILE              your Ed25519 private key, PEM (read here; it never leaves this process)
+  --approver ID           your id in the worker's APPROVER_KEYS
+  --json                  print {"clientId","action","accepted"} (and "reason"/"error" when refused)
 ${TEMPORAL_FLAGS}
 
-Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
+Exit codes: 0 accepted, 1 no running rotation or refused, 2 usage.
 `,
   rollback: `usage: pinrotate rollback --client ID [--reason TEXT] [--json]
 

@@ -8,6 +8,7 @@ import { lostAnswerSuite } from './lost-answer.suite';
 import { sagaSuite } from './saga.suite';
 import { scheduleSuite } from './schedule.suite';
 import { securitySuite } from './security.suite';
+import { hostileSuite } from './hostile.suite';
 import { uiSuite } from './ui.suite';
 import { devSuite } from './dev.suite';
 import { upstreamSuite } from './upstream.suite';
@@ -38,4 +39,6 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   // Last: they replay and scan what the suites above produced.
   describe('replay', replaySuite);
   describe('security', securitySuite);
+  // After the secrets scan: these attacks put key material into start inputs on purpose.
+  describe('hostile inputs', hostileSuite);
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startRotation, waitForRotation } from '../../src/starter';
 import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
+import { certificatesOnly } from '../../src/pins/certificates-only';
 
 /** Happy paths: the platform state, the webhooks and the audit line a user would look at. */
 export function rotationSuite(): void {
@@ -24,7 +25,8 @@ export function rotationSuite(): void {
       after.pins.map((p) => [p.role, p.sha256Spki, p.sha256Certificate]),
       [['primary', next.info.sha256Spki, next.info.sha256Certificate]],
     );
-    assert.equal(after.certificateChain.trim(), next.certificatePem.trim());
+    // The platform holds the input's certificate blocks re-framed (DESIGN.md §4 Bounds): same certificates, LF lines.
+    assert.equal(after.certificateChain, certificatesOnly(next.certificatePem).pem);
     // Apply and finalize: exactly two writes.
     assert.equal(after.version, before.version + 2);
     // The fallback really was the old primary during the overlap.

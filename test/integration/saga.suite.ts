@@ -7,7 +7,8 @@ import { RotationAlreadyRunningError, queryStatus, rotationHandle, signalRotatio
 import type { EmulatorStats } from '../../src/emulator/types';
 import type { RotationInput, RotationResult } from '../../src/contract';
 import { RotationStatusKey, rotationResultOfFailure } from '../../src/contract';
-import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
+import { approvalFor } from '../../src/approvals/sign';
+import { auditRecords, FAST_RETRY, harness, issue, seedClient, testApprovers } from './harness';
 
 /** Workflow ids of every rotation these suites ran, for the replay test. */
 export const recordedWorkflowIds: string[] = [];
@@ -183,7 +184,7 @@ export function sagaSuite(): void {
       await new Promise((r) => setTimeout(r, 100));
     }
     await assertUnchanged(id, seeded, before.version);
-    await signalRotation(h.client, id, 'approve', { by: 'test' });
+    await signalRotation(h.client, id, 'approve', { approval: approvalFor(await queryStatus(handle), 'alice', testApprovers.alice.key) });
     const approved = await handle.result();
     assert.equal(approved.status, 'finalized');
   });

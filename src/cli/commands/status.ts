@@ -3,6 +3,7 @@ import { connectClient, describeRotation, rotationStartInput } from '../../start
 import { parseDuration } from '../../pins/duration';
 import type { DrainStatus, RotationInput, RotationStatus } from '../../contract';
 import { errorLine, formatPins, safeJson, safeText } from '../output';
+import { stuckInfo } from '../stuck';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
 const FAILED = new Set(['refused', 'rolled_back', 'failed']);
@@ -77,6 +78,8 @@ export async function run(argv: string[]): Promise<number> {
     const { description, pending } = described;
     const status = described.status as StatusView | undefined;
     const workflowStatus = description.status.name;
+    // A run whose workflow task keeps failing (e.g. an undecodable payload) holds the client: say so, and the way out.
+    const stuck = workflowStatus === 'RUNNING' ? await stuckInfo(client, described.handle, description.raw) : undefined;
     // A workflow that ended without answering the query (e.g. terminated) still reports what Temporal knows.
     const outcome = status?.status ?? (workflowStatus === 'RUNNING' ? 'running' : 'failed');
     const awaiting = status?.phase === 'awaiting_approval';
@@ -107,10 +110,11 @@ export async function run(argv: string[]): Promise<number> {
       drain: status?.drain ?? null,
       pinMatch: status?.pinMatch ?? null,
       warnings: status?.warnings ?? [],
+      stuck: stuck ?? null,
     };
     if (values.json) {
       process.stdout.write(`${safeJson(view)}\n`);
-      return FAILED.has(outcome) ? 1 : 0;
+      return FAILED.has(outcome) || stuck ? 1 : 0;
     }
     // Before Apply (refused, dry run, awaiting approval) nothing is on the platform from this rotation: the pins
     // that matter are those preflight read, not an empty list.
@@ -126,7 +130,7 @@ export async function run(argv: string[]): Promise<number> {
       if (c) lines.push(`new certificate: ${safeText(c.subject)}, serial ${safeText(c.serialNumber)}, notAfter ${safeText(c.notAfter)}`);
       lines.push(`approval deadline: ${safeText(view.approvalDeadline ?? 'unknown')}`);
       lines.push(`requested by: ${safeText(view.requester ?? 'unknown')}`);
-      lines.push(`approve with \`pinrotate approve --client ${safeText(values.client)}\``);
+      lines.push(`approve with \`pinrotate approve --client ${safeText(values.client)} --key YOUR_KEY.pem --approver YOUR_ID\``);
     } else if (view.requester) {
       lines.push(`requested by: ${safeText(view.requester)}`);
     }
@@ -138,15 +142,19 @@ export async function run(argv: string[]): Promise<number> {
     }
     for (const w of view.warnings) lines.push(`warning: ${safeText(w)}`);
     for (const p of pending) lines.push(`pending ${safeText(p.activity)}: attempt ${safeText(p.attempt)}${p.lastFailure ? `, last failure: ${safeText(p.lastFailure)}` : ''}`);
-    if (view.approval) lines.push(`approved by ${safeText(view.approval.by)} at ${safeText(view.approval.at)}`);
+    if (view.approval) lines.push(`approved by ${safeText(view.approval.by)}${view.approval.verified ? ' (verified signature)' : ''} at ${safeText(view.approval.at)}`);
     for (const r of view.refusedActions) lines.push(`refused ${safeText(r.action)} (${safeText(r.via)}) at ${safeText(r.at)}: ${safeText(r.reason)}`);
     if (view.lastError) {
       lines.push(`last error: ${errorLine(view.lastError)}`);
       // The headline is the first problem: list the others only.
       for (const p of (view.lastError.problems ?? []).filter((p, i) => !(i === 0 && view.lastError?.message.includes(p.message)))) lines.push(`  - ${safeText(p.code)}: ${safeText(p.message)}`);
     }
+    if (stuck) {
+      lines.push(`STUCK: the workflow task failed ${stuck.attempts - 1} times${stuck.lastFailure ? ` (last: ${safeText(stuck.lastFailure)})` : ''}; the rotation cannot make progress`);
+      lines.push(`  to free the client: pinrotate terminate --client ${safeText(values.client)} --reason TEXT`);
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
-    return FAILED.has(outcome) ? 1 : 0;
+    return FAILED.has(outcome) || stuck ? 1 : 0;
   } finally {
     await client.connection.close();
   }
