@@ -5,6 +5,7 @@ import { Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { formatEnvFile, parseEnvFile } from '../config/env-file';
 import { ensurePrivateDir, writePrivateFile } from '../config/private-files';
+import { ensureDevApprover } from './dev-approver';
 import { loadWorkerConfig, type WorkerConfig } from '../config/worker-config';
 import { localWorkerEnv } from '../config/worker-env';
 import { EmulatorAdmin } from '../emulator/admin-client';
@@ -67,6 +68,8 @@ export interface Stack {
   workerEnvPath: string;
   /** Holds the emulator's control-plane token (mode 0600), so it need not be printed where logs keep it. */
   adminTokenPath: string;
+  /** The approver this stack's worker trusts (APPROVER_KEYS), with its private key in the data directory. */
+  approver: { id: string; keyPath: string; keysDir: string };
   config: WorkerConfig;
   worker?: Worker;
   workerRun?: Promise<void>;
@@ -102,6 +105,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const probeKeyDir = join(dataDir, 'probe-keys');
   ensurePrivateDir(certSourceDir);
   ensurePrivateDir(probeKeyDir);
+  const approver = ensureDevApprover(dataDir);
 
   const cleanups: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
@@ -168,14 +172,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       auditPath: opts.auditPath ? resolve(opts.auditPath) : join(dataDir, 'audit.jsonl'),
       metricsPort: opts.metricsPort,
       // What a workflow input may make this worker read: `file:` sources and probe keys below these directories.
-      extra: { CERT_SOURCE_DIRS: certSourceDir, PROBE_KEY_DIR: probeKeyDir },
+      extra: { CERT_SOURCE_DIRS: certSourceDir, PROBE_KEY_DIR: probeKeyDir, APPROVER_KEYS: approver.keysDir },
     });
     writePrivateFile(workerEnvPath, formatEnvFile(workerEnv, 'written by `pinrotate dev`: run `pinrotate worker --env-file` with it'));
     // The environment overrides what the stack chose (e.g. CERT_SOURCE_DIRS, CERT_SOURCE_HOSTS), as for `pinrotate worker`.
     const overrides = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && (k.startsWith('CERT_SOURCE_') || k === 'PROBE_KEY_DIR' || k.startsWith('APPROVER_')))) as Record<string, string>;
     const config = loadWorkerConfig({ ...workerEnv, ...overrides, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 
-    const stack: Stack = { temporal, devServer, emulator, admin, workerEnv, workerEnvPath, adminTokenPath, config, stop: stopAll };
+    const stack: Stack = { temporal, devServer, emulator, admin, workerEnv, workerEnvPath, adminTokenPath, approver, config, stop: stopAll };
     if (opts.withWorker) {
       opts.progress('starting a worker (bundling the workflow code)…');
       const running = await createWorker({ config });

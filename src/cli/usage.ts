@@ -50,7 +50,7 @@ const TEMPORAL_FLAGS = `  --address HOST:PORT     Temporal frontend (default $TE
  * main.ts prints it; it lists exactly the flags that module parses.
  */
 export const COMMAND_HELP: Record<string, string> = {
-  approve: `usage: pinrotate approve --client ID --key FILE --approver ID [--json]
+  approve: `usage: pinrotate approve --client ID [--key FILE --approver ID] [--json]
 
 Approves the rotation of client ID that waits for approval (started with \`rotate --approve-required\`).
 Check what is approved first: \`pinrotate status --client ID\`. The approval is signed here with your Ed25519
@@ -58,8 +58,11 @@ private key over the run, its planned pins and its requester; the worker verifie
 and refuses it (exit 1, nothing recorded) when it does not verify, is stale, or you requested the rotation.
 
   --client ID             the client whose rotation to approve (required)
-  --key FILE              your Ed25519 private key, PEM (read here; it never leaves this process)
-  --approver ID           your id in the worker's APPROVER_KEYS
+  --key FILE              your Ed25519 private key, PEM (read here; it never leaves this process);
+                          default $PINROTATE_APPROVER_KEY
+  --approver ID           your id in the worker's APPROVER_KEYS; default $PINROTATE_APPROVER
+  --data-dir DIR          with neither of the above: sign as dev-approver with the key \`pinrotate dev\` made in
+                          DIR (default .pinrotate-dev), which that stack's worker trusts
   --json                  print {"clientId","action","accepted"} (and "reason"/"error" when refused)
 ${TEMPORAL_FLAGS}
 

@@ -86,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     emulatorMtlsUrl: stack.emulator.mtlsUrl,
     emulatorAdminTokenFile: stack.adminTokenPath,
     workerEnvFile: stack.workerEnvPath,
+    approver: { id: stack.approver.id, keyFile: stack.approver.keyPath },
     worker: stack.worker ? 'running in this process' : 'not started (--no-worker)',
     metrics: metricsPort && stack.worker ? `http://127.0.0.1:${metricsPort}/metrics` : null,
   };
@@ -102,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
         `  emulator        ${safeText(summary.emulatorUrl)}  (mTLS ${safeText(summary.emulatorMtlsUrl)})`,
         `  admin token     in ${safeText(summary.emulatorAdminTokenFile)}  (header X-Admin-Token: "$(cat ${safeText(summary.emulatorAdminTokenFile)})")`,
         `  worker.env      ${safeText(summary.workerEnvFile)}`,
+        `  approver        ${summary.approver.id}, key in ${safeText(summary.approver.keyFile)} (pinrotate approve signs with it by default)`,
         `  worker          ${summary.worker}`,
         ...(summary.metrics ? [`  metrics         ${summary.metrics}`] : []),
         'Press Ctrl-C to stop.',

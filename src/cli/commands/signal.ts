@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { PRINCIPAL_ID_PATTERN, statusQuery } from '../../contract';
 import { approvalFor, ed25519PrivateKey } from '../../approvals/sign';
 import { ActionRefusedError, connectClient, requestAction, rotationHandle, type OperatorRequest } from '../../starter';
+import { DEV_APPROVER_ID, devApproverKeyPath } from '../dev-approver';
 import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
 
 /**
@@ -17,6 +18,7 @@ async function send(argv: string[], action: OperatorRequest['action'], verb: str
     reason: { type: 'string' },
     key: { type: 'string' },
     approver: { type: 'string' },
+    'data-dir': { type: 'string' },
     force: { type: 'boolean' },
     json: { type: 'boolean' },
   });
@@ -51,13 +53,26 @@ async function send(argv: string[], action: OperatorRequest['action'], verb: str
  * The approver signs with their own Ed25519 key (a file, never an argument), over the run and the pins the
  * rotation shows now: the worker verifies it against APPROVER_KEYS in the update's validator.
  */
-function approverOf(values: { key?: string; approver?: string }): { id: string; key: ReturnType<typeof ed25519PrivateKey> } {
-  if (!values.key || !values.approver) throw new UsageError('approve needs --key FILE (your Ed25519 private key) and --approver ID (its id in the worker\'s APPROVER_KEYS)');
-  if (!PRINCIPAL_ID_PATTERN.test(values.approver)) throw new UsageError(`--approver must match ${PRINCIPAL_ID_PATTERN}`);
+function approverOf(values: { key?: string; approver?: string; 'data-dir'?: string }): { id: string; key: ReturnType<typeof ed25519PrivateKey> } {
+  let keyPath = values.key ?? process.env.PINROTATE_APPROVER_KEY;
+  let id = values.approver ?? process.env.PINROTATE_APPROVER;
+  if (!keyPath && !id) {
+    // On a local stack, `pinrotate dev` made an approver its worker trusts: use it when nothing else is named.
+    const devKey = devApproverKeyPath(values['data-dir'] ?? '.pinrotate-dev');
+    if (existsSync(devKey)) {
+      keyPath = devKey;
+      id = DEV_APPROVER_ID;
+      process.stderr.write(`pinrotate: signing as ${DEV_APPROVER_ID} with the dev stack's key ${devKey}\n`);
+    }
+  }
+  if (!keyPath || !id) {
+    throw new UsageError("approve needs --key FILE (your Ed25519 private key) and --approver ID (its id in the worker's APPROVER_KEYS), or PINROTATE_APPROVER_KEY and PINROTATE_APPROVER");
+  }
+  if (!PRINCIPAL_ID_PATTERN.test(id)) throw new UsageError(`--approver must match ${PRINCIPAL_ID_PATTERN}`);
   try {
-    return { id: values.approver, key: ed25519PrivateKey(readFileSync(values.key, 'utf8')) };
+    return { id, key: ed25519PrivateKey(readFileSync(keyPath, 'utf8')) };
   } catch (err) {
-    throw new UsageError(`--key ${values.key}: not an Ed25519 private key (${err instanceof Error ? err.message.split('\n')[0] : 'unreadable'})`);
+    throw new UsageError(`--key ${keyPath}: not an Ed25519 private key (${err instanceof Error ? err.message.split('\n')[0] : 'unreadable'})`);
   }
 }
 
