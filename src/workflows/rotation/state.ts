@@ -60,9 +60,12 @@ export class RotationState {
     ]);
   }
 
-  /** The UI's current details: short lines that fit the panel (Temporal UI renders them as Markdown). */
+  /**
+   * The UI's current details: short lines that fit the panel (Temporal UI renders them as Markdown). Hard line
+   * breaks ("  \n"), not paragraphs: paragraph margins would push the last line, the one a reader acts on, out of view.
+   */
   showDetails(): void {
-    setCurrentDetails(detailLines(this.status).join('\n\n'));
+    setCurrentDetails(detailLines(this.status).join('  \n'));
   }
 }
 
@@ -87,7 +90,8 @@ export function detailLines(s: RotationStatus): string[] {
   } else if (s.overlapEndsAt && s.status === 'rotated') lines.push(`overlap ends ${at(s.overlapEndsAt)}`);
   if (s.pinMatch) lines.push(`pin match ${s.pinMatchRate === null ? 'n/a (no traffic)' : `${Math.round(s.pinMatchRate * 1000) / 10}%`} (${s.pinMatch.accepted} ok, ${s.pinMatch.rejected} rejected)`);
   if (s.approval) lines.push(`approved by ${clip(s.approval.by, 60)}`);
-  if (s.lastError) lines.push(`last error: ${clip(`${s.lastError.code}: ${s.lastError.message}`)}`);
-  if (s.warnings?.length) lines.push(`warning: ${clip(s.warnings[s.warnings.length - 1])}`);
+  if (s.warnings?.length) lines.push(`warning: ${clip(s.warnings[s.warnings.length - 1], 90)}`);
+  // Last: the line a reader acts on.
+  if (s.lastError) lines.push(`last error: ${clip(`${s.lastError.code}: ${s.lastError.message}`, 90)}`);
   return lines.filter(Boolean);
 }
