@@ -63,6 +63,8 @@ and refuses it (exit 1, nothing recorded) when it does not verify, is stale, or 
   --approver ID           your id in the worker's APPROVER_KEYS; default $PINROTATE_APPROVER
   --data-dir DIR          with neither of the above: sign as dev-approver with the key \`pinrotate dev\` made in
                           DIR (default .pinrotate-dev), which that stack's worker trusts
+  --sign-only             print the signed argument {"approval":{…}} instead of sending it (for a caller that sends
+                          the update itself, e.g. with curl over Temporal's HTTP API)
   --json                  print {"clientId","action","accepted"} (and "reason"/"error" when refused)
 ${TEMPORAL_FLAGS}
 

@@ -20,14 +20,21 @@ async function send(argv: string[], action: OperatorRequest['action'], verb: str
     approver: { type: 'string' },
     'data-dir': { type: 'string' },
     force: { type: 'boolean' },
+    'sign-only': { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.force && action !== 'finalizeNow') throw new UsageError('--force is an option of finalize only');
+  if (values['sign-only'] && action !== 'approve') throw new UsageError('--sign-only is an option of approve only');
   if (!values.client) throw new UsageError('--client ID is required');
   const signer = action === 'approve' ? approverOf(values) : undefined;
   const target = temporalTarget(values);
   const client = await connectClient(target);
   try {
+    if (values['sign-only']) {
+      // The update's argument, signed, for a caller that sends it itself (e.g. over Temporal's HTTP API).
+      process.stdout.write(`${JSON.stringify({ approval: await signedApproval(client, values.client, signer!) })}\n`);
+      return 0;
+    }
     const request: OperatorRequest =
       action === 'rollback'
         ? { action, args: { reason: values.reason ?? 'rollback requested from the CLI' } }
