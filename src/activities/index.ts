@@ -14,6 +14,7 @@ import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
 import { probeMtls, type MtlsProbeResult } from './mtls-probe';
+import { createInventoryActivities, type InventoryDeps } from './inventory';
 
 /**
  * Every side effect of a rotation. `createActivities(deps)` closes over its dependencies so tests pass fakes
@@ -91,6 +92,8 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
+    // The fleet inventory; the worker adds `fleet` (its Temporal client's view) to these deps.
+    ...createInventoryActivities(deps as ActivityDeps & Pick<InventoryDeps, 'fleet'>),
     async fetchClient(clientId: string): Promise<OAuthClientState> {
       const client = await platformCall(() => deps.platform.getClient(clientId));
       recordExpiry(client);

@@ -7,3 +7,4 @@ export * from './rotation';
 export * from './fleet';
 export * from './schedule';
 export * from './chain';
+export * from './inventory';
