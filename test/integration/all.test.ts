@@ -9,6 +9,7 @@ import { scheduleSuite } from './schedule.suite';
 import { securitySuite } from './security.suite';
 import { uiSuite } from './ui.suite';
 import { upstreamSuite } from './upstream.suite';
+import { inventorySuite } from './inventory.suite';
 
 // One process, one dev server, one workflow bundle for every integration suite.
 describe('integration (real Temporal dev server + platform emulator)', { timeout: 15 * 60_000 }, () => {
@@ -28,6 +29,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('saga', sagaSuite);
   describe('upstream', upstreamSuite);
   describe('schedules', scheduleSuite);
+  describe('inventory', inventorySuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);
   describe('lost answers', lostAnswerSuite);
