@@ -232,7 +232,7 @@ export function inventorySuite(): void {
     const unreadable = await cli(scheduleCommand, ['create', '--client', 'inv-b', '--every', '24h', '--cert-source', `file:${join(h.dir, 'no-such.pem')}`, '--json', ...target()]);
     assert.equal(unreadable.code, 1);
     assert.equal(JSON.parse(unreadable.stdout).error.code, 'SOURCE_UNREADABLE');
-    assert.match(unreadable.stderr, /ENOENT/);
+    assert.match(unreadable.stderr, /CertSourceInvalid/);
     await assert.rejects(h.client.schedule.getHandle(rotationScheduleId('inv-b')).describe(), ScheduleNotFoundError);
   });
 }
