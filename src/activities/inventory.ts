@@ -36,6 +36,9 @@ function bounded(value: unknown): string {
   return clean.length > MAX_TEXT ? `${clean.slice(0, MAX_TEXT - 1)}…` : clean;
 }
 
+/** A wait for Retry-After is slept in slices of this, each after a heartbeat (the heartbeat timeout is 2 min). */
+const HEARTBEAT_SLICE_MS = 30_000;
+
 const ROLES = new Set(['primary', 'fallback', 'backup']);
 
 export function inventoryPinOf(pin: Pin): InventoryPin | undefined {
@@ -100,9 +103,11 @@ export function createInventoryActivities(deps: InventoryDeps) {
       } catch (err) {
         if (err instanceof PlatformError && err.type === FailureType.RateLimited && waits < maxWaits) {
           waits += 1;
-          const waitMs = err.retryAfterMs ?? 1000;
-          heartbeat({ pageNumber, waitingMs: waitMs });
-          await sleep(waitMs);
+          // Never sooner than Retry-After; heartbeating through long waits so the activity is not timed out.
+          for (let left = err.retryAfterMs ?? 1000; left > 0; left -= HEARTBEAT_SLICE_MS) {
+            heartbeat({ pageNumber, waitingMs: left });
+            await sleep(Math.min(left, HEARTBEAT_SLICE_MS));
+          }
           continue;
         }
         throw err;

@@ -200,6 +200,12 @@ describe('inventory activities', () => {
     assert.equal(summary.rateLimitedWaits, 2);
     assert.equal(summary.clients, 5);
     assert.equal(series(metrics.render(), 'client_certificate_expiry_timestamp_seconds').length, 5);
+
+    // A long Retry-After is slept in slices (a heartbeat before each), never less in total.
+    slept.length = 0;
+    platform.limited = { times: 1, retryAfterMs: 75_000 };
+    await acts.refreshInventory({ pageSize: 5, validForSeconds: 600 });
+    assert.deepEqual(slept, [30_000, 30_000, 15_000]);
   });
 
   test('a refresh that fails counts a failure and leaves the last inventory standing', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { parseDuration } from '../../pins/duration';
 import { connectClient } from '../../starter';
 import { deleteInventorySchedule, ensureInventorySchedule } from '../../schedules/inventory';
@@ -240,7 +240,14 @@ async function listOnWorker(client: Client, taskQueue: string, input: InventoryI
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
   try {
-    const outcome = await Promise.race([result, deadline]);
+    let outcome: InventoryResult | 'timeout';
+    try {
+      outcome = await Promise.race([result, deadline]);
+    } catch (err) {
+      // The workflow itself failed (e.g. input it refused): said, with its reason, never a stack trace.
+      const cause = err instanceof WorkflowFailedError ? err.cause : err;
+      return { workflowId, error: { code: (cause as { type?: string })?.type ?? 'FAILED', message: cause instanceof Error ? cause.message : String(cause) } };
+    }
     if (outcome === 'timeout') {
       await handle.cancel().catch(() => undefined);
       return { workflowId, error: { code: 'TIMEOUT', message: `the inventory did not finish within ${timeoutMs / 1000}s; is a worker polling task queue ${taskQueue}?` } };
