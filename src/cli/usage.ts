@@ -74,13 +74,16 @@ ${TEMPORAL_FLAGS}
 
 Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
 `,
-  finalize: `usage: pinrotate finalize --client ID [--json]
+  finalize: `usage: pinrotate finalize --client ID [--force] [--reason TEXT] [--json]
 
 Ends the overlap window of client ID's rotation now: the fallback pin (the old certificate) is dropped and the
 rotation finalizes. Integration clients still presenting the old certificate are refused from then on;
 \`pinrotate status --client ID\` shows whether any still do.
 
   --client ID             the client whose rotation to finalize (required)
+  --force                 finalize although the gateway's telemetry shows the old certificate still in use
+                          (within drainQuiet); without it such a finalize is refused with the reason
+  --reason TEXT           why the overlap is cut short
   --json                  print {"clientId","signal","sent"} (and "error" when not sent)
 ${TEMPORAL_FLAGS}
 

@@ -180,11 +180,20 @@ export function withFileSecrets(source: Record<string, string | undefined>): { v
   return { values, problems };
 }
 
+/** zod's default texts ("Invalid input: expected string, received undefined") say what the schema saw, not what to do. */
+function issueText(issue: { code: string; message: string; path: PropertyKey[] }): string {
+  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
+    const name = String(issue.path[0] ?? '');
+    return (FILE_SECRETS as readonly string[]).includes(name) ? `not set (set ${name} or ${name}_FILE)` : 'not set (required)';
+  }
+  return issue.message;
+}
+
 export function loadWorkerConfig(raw: Record<string, string | undefined>): WorkerConfig {
   const { values: source, problems: fileProblems } = withFileSecrets(raw);
   const parsed = workerEnvSchema.safeParse(source);
   if (!parsed.success || fileProblems.length > 0) {
-    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${issueText(i)}`);
     throw new ConfigError([...fileProblems, ...issues.filter((i) => !fileProblems.some((f) => f.startsWith(`${i.split(':')[0]}_FILE:`)))]);
   }
   const env = parsed.data;

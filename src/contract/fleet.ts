@@ -59,6 +59,18 @@ export interface FleetCarry {
   failuresOmitted: number;
   maxRunning: number;
   listing?: FleetListing;
+  /** Children live (overlap/drain) that this run did not see end: the next run follows them by their signals. */
+  following?: FleetFollowed[];
+  /** Children that went live so far (finalized ones included). */
+  wentLive?: number;
+  /** Sum of the times from start to live, for the estimate. */
+  liveMsTotal?: number;
+}
+
+/** A live child the fleet follows through drain and finalize. */
+export interface FleetFollowed {
+  clientId: string;
+  liveAt: string;
 }
 
 export interface FleetInput {
@@ -72,8 +84,12 @@ export interface FleetInput {
   certSource?: string;
   /** At most this many child rotations in flight. */
   concurrency: number;
-  /** Each child's overlap; default `7d`. A child holds its slot until it ends, overlap included. */
+  /** Each child's overlap; default `7d`. A child holds its slot until it is live (or ends), not through its overlap. */
   overlap?: string;
+  /** Passed to every child (RotationInput). */
+  finalizePolicy?: RotationInput['finalizePolicy'];
+  drainQuiet?: string;
+  maxOverlap?: string;
   serviceId?: string;
   dryRun?: boolean;
   retry?: RotationInput['retry'];
@@ -112,6 +128,16 @@ export interface FleetProgress {
   /** 1 + the number of continue-as-new so far. */
   runs: number;
   listing?: FleetListing;
+  /** Children whose pins are live and still in overlap/drain (they hold no slot). */
+  live: number;
+  /** Children finalized (same as byStatus.finalized). */
+  finalized: number;
+  /** Children that went live so far, finalized ones included. */
+  wentLive: number;
+  /** Estimated time when every client is live (queued ones at the rate seen so far); null without a basis. */
+  etaLive: string | null;
+  /** The live children being followed (up to 50 shown). */
+  following?: string[];
 }
 
 export type FleetSummary = FleetProgress & { endedAt: string };

@@ -8,3 +8,4 @@ export * from './fleet';
 export * from './schedule';
 export * from './chain';
 export * from './inventory';
+export * from './summary';

@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FleetProgress } from './fleet';
-import type { RotationPhase, RotationStatus } from './rotation';
+import type { RotationOutcome, RotationPhase, RotationStatus } from './rotation';
 
 /**
  * Every signal, query and update of the project, defined once: workflows register handlers for these, clients
@@ -19,6 +19,8 @@ export interface ApproveArgs {
 export interface FinalizeNowArgs {
   /** Why the overlap is cut short (recorded in the status). */
   reason?: string;
+  /** Finalize even though the telemetry shows the old certificate still in use (drops its pin: those clients fail). */
+  force?: boolean;
 }
 
 export interface RollbackArgs {
@@ -71,3 +73,18 @@ export const certificateIssuedUpdate = defineUpdate<CertificateIssuedAccepted, [
 
 /** Where a fleet stands, across continue-as-new runs: counts, the clients in flight, the failures so far. */
 export const fleetProgressQuery = defineQuery<FleetProgress>('progress');
+
+/**
+ * A fleet's child rotation tells its parent (by workflow id, so it reaches the parent's current run after a
+ * continue-as-new) that its pins are live: the parent frees the slot and follows it through drain and finalize.
+ * `ended` is sent when the child ends, so a parent run that did not start it (a later run) learns its outcome.
+ */
+export interface ChildRotationEvent {
+  clientId: string;
+  workflowId: string;
+  event: 'live' | 'ended';
+  status: RotationOutcome;
+  error?: { code: string; message: string };
+  at: string;
+}
+export const childRotationSignal = defineSignal<[ChildRotationEvent]>('childRotation');

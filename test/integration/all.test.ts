@@ -2,12 +2,14 @@ import { after, before, describe } from 'node:test';
 import { startHarness, stopHarness } from './harness';
 import { replaySuite } from './replay.suite';
 import { rotationSuite } from './rotation.suite';
+import { drainSuite } from './drain.suite';
 import { fleetSuite } from './fleet.suite';
 import { lostAnswerSuite } from './lost-answer.suite';
 import { sagaSuite } from './saga.suite';
 import { scheduleSuite } from './schedule.suite';
 import { securitySuite } from './security.suite';
 import { uiSuite } from './ui.suite';
+import { devSuite } from './dev.suite';
 import { upstreamSuite } from './upstream.suite';
 import { inventorySuite } from './inventory.suite';
 
@@ -30,8 +32,10 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('upstream', upstreamSuite);
   describe('schedules', scheduleSuite);
   describe('inventory', inventorySuite);
+  describe('drain', drainSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);
+  describe('dev and CLI processes', devSuite);
   describe('lost answers', lostAnswerSuite);
   // Last: they replay and scan what the suites above produced.
   describe('replay', replaySuite);

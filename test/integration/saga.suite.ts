@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { RotationAlreadyRunningError, queryStatus, rotationHandle, signalRotation, startRotation, waitForRotation } from '../../src/starter';
 import type { EmulatorStats } from '../../src/emulator/types';
 import type { RotationInput, RotationResult } from '../../src/contract';
-import { RotationStatusKey } from '../../src/contract';
+import { RotationStatusKey, rotationResultOfFailure } from '../../src/contract';
 import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
 
 /** Workflow ids of every rotation these suites ran, for the replay test. */
@@ -323,7 +323,13 @@ export function sagaSuite(): void {
     const theirs = await seedClient(id);
     const theirVersion = (await h.admin.getClient(id)).version;
     await signalRotation(h.client, id, 'rollback', { reason: 'test' });
-    const result = await handle.result();
+    // A failed rotation fails its workflow, carrying its result in the failure details.
+    const failure = await handle.result().then(
+      () => assert.fail('a failed rotation must fail its workflow'),
+      (e: unknown) => e,
+    );
+    assert.ok(failure instanceof WorkflowFailedError);
+    const result = rotationResultOfFailure(failure)!;
     assert.equal(result.status, 'failed');
     assert.equal(result.error?.code, 'COMPENSATION_FAILED');
     assert.match(result.error?.message ?? '', /another writer/);

@@ -7,7 +7,8 @@ import { parse, temporalOptions, temporalTarget, UsageError } from '../usage';
  * the rotation's state) prints the rotation's reason and exits 1; nothing was recorded.
  */
 async function send(argv: string[], action: OperatorRequest['action'], verb: string): Promise<number> {
-  const { values } = parse(argv, { ...temporalOptions, client: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parse(argv, { ...temporalOptions, client: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } });
+  if (values.force && action !== 'finalizeNow') throw new UsageError('--force is an option of finalize only');
   if (!values.client) throw new UsageError('--client ID is required');
   const target = temporalTarget(values);
   const client = await connectClient(target);
@@ -16,7 +17,7 @@ async function send(argv: string[], action: OperatorRequest['action'], verb: str
       ? { action, args: { reason: values.reason ?? 'rollback requested from the CLI' } }
       : action === 'approve'
         ? { action, args: { by: values.by ?? process.env.USER ?? 'cli' } }
-        : { action, args: values.reason ? { reason: values.reason } : {} };
+        : { action, args: { ...(values.reason ? { reason: values.reason } : {}), ...(values.force ? { force: true } : {}) } };
   try {
     const accepted = await requestAction(client, values.client, request);
     if (values.json) process.stdout.write(`${JSON.stringify({ clientId: values.client, action, accepted: true, phase: accepted.phase })}\n`);
