@@ -1,11 +1,14 @@
 import type { Server } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import { Context } from '@temporalio/activity';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type pino from 'pino';
 import { createActivities, type ActivityDeps, type Activities } from './activities';
 import { JsonlAuditSink } from './activities/audit';
 import { createScheduleActivities } from './schedules/activities';
+import { temporalFleetView } from './schedules/visibility';
+import type { InventoryDeps } from './activities/inventory';
 import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
 import { EmulatorAdmin } from './emulator/admin-client';
@@ -118,10 +121,13 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   const ownsConnection = !opts.connection;
   const connection = opts.connection ?? (await NativeConnection.connect(opts.config.temporal.connectionOptions));
   const namespace = opts.config.temporal.namespace;
-  const deps = opts.deps ?? buildDeps(opts.config, metrics);
+  const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
+  // The inventory reads rotations and schedules through this worker's own connection (deps may bring a fake).
+  const fleet = temporalFleetView(new Client({ connection, namespace, dataConverter }));
+  const deps: ActivityDeps & InventoryDeps = { fleet, ...(opts.deps ?? buildDeps(opts.config, metrics)) };
+  deps.metrics ??= metrics;
   // The rotation's activities and the scheduled run's renewal check, registered on both queues.
   const activities: Activities & ReturnType<typeof createScheduleActivities> = withActivityLogging({ ...createActivities(deps), ...createScheduleActivities() }, logger);
-  const dataConverter = opts.config.codec ? { payloadCodecs: [opts.config.codec] } : undefined;
   const tuning: WorkerTuning = {
     maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
     ...opts.tuning,

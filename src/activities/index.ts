@@ -12,6 +12,7 @@ import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
 import { probeMtls, readProbeInputs, type MtlsProbeResult } from './mtls-probe';
+import { createInventoryActivities, type InventoryDeps } from './inventory';
 import { clearRotationGauges, readHandshakes, type HandshakeReading, type HandshakeReadingInput } from './telemetry';
 
 export type { HandshakeReading, HandshakeReadingInput } from './telemetry';
@@ -98,6 +99,8 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
+    // The fleet inventory; the worker adds `fleet` (its Temporal client's view) to these deps.
+    ...createInventoryActivities(deps as ActivityDeps & Pick<InventoryDeps, 'fleet'>),
     async fetchClient(clientId: string): Promise<OAuthClientState> {
       const client = await platformCall(() => deps.platform.getClient(clientId));
       recordExpiry(client);

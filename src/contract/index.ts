@@ -7,5 +7,6 @@ export * from './rotation';
 export * from './fleet';
 export * from './schedule';
 export * from './chain';
+export * from './inventory';
 export * from './summary';
 export * from './approval';

@@ -92,3 +92,32 @@ export function issuesOnDemand(certSource: string): boolean {
 }
 
 export const ALREADY_RUNNING_REASON = 'a rotation of this client is already running';
+
+// ---- The check `schedule create` and `schedule update` run on a worker before they change anything.
+
+export const SCHEDULE_CHECK_WORKFLOW_TYPE = 'checkRotationSchedule';
+
+/** One check per client at a time: a second `create` of the same client attaches to the running check. */
+export function scheduleCheckWorkflowId(clientId: string): string {
+  return `pin-schedule-check-${clientId}`;
+}
+
+export interface ScheduleCheckInput {
+  clientId: string;
+  certSource: string;
+  retry?: RotationInput['retry'];
+}
+
+/** Why a schedule would be refused: the client is missing or cannot be rotated, or the source does not answer. */
+export type ScheduleCheckCode = 'OK' | 'INVALID_INPUT' | 'CLIENT_NOT_FOUND' | 'CLIENT_NOT_ACTIVE' | 'MTLS_NOT_REQUIRED' | 'PLATFORM_UNAVAILABLE' | 'SOURCE_UNREADABLE';
+
+export interface ScheduleCheckResult {
+  ok: boolean;
+  code: ScheduleCheckCode;
+  message: string;
+  /** The failure type or certificate code behind a refusal (e.g. CertSourceInvalid, PEM_INVALID). */
+  cause?: string;
+  client?: { state: string; mtlsRequired: boolean };
+  /** The source's leaf (for `emulator-ca`, one issued for the check). */
+  source?: CertificateFacts | null;
+}

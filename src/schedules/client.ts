@@ -1,4 +1,14 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle, type ScheduleSpec } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleHandle,
+  type ScheduleOptionsStartWorkflowAction,
+  type ScheduleSpec,
+} from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
 import { formatDuration, parseDuration } from '../pins/duration';
 import { ClientIdKey, RotationStatusKey, ServiceIdKey } from '../contract';
 import { TASK_QUEUE, type RotationResult } from '../contract';
@@ -66,8 +76,13 @@ async function known<T>(scheduleId: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function createRotationSchedule(client: Client, opts: CreateRotationScheduleOptions): Promise<ScheduleHandle> {
-  const scheduleId = rotationScheduleId(opts.clientId);
+interface RotationActionOptions extends ScheduledRotationInput {
+  spec: RotationScheduleSpec;
+  taskQueue: string;
+}
+
+/** The schedule's action and memo from its fields: `create` and `update` build them the same way. */
+function rotationAction(opts: RotationActionOptions) {
   const serviceId = opts.serviceId ?? opts.clientId;
   const renewWithin = opts.renewWithin ?? DEFAULT_RENEW_WITHIN;
   const overlap = opts.overlap ?? DEFAULT_OVERLAP;
@@ -86,27 +101,34 @@ export async function createRotationSchedule(client: Client, opts: CreateRotatio
     { key: ClientIdKey, value: opts.clientId },
     { key: ServiceIdKey, value: serviceId },
   ];
+  const action: ScheduleOptionsStartWorkflowAction<Workflow> = {
+    type: 'startWorkflow',
+    workflowType: SCHEDULED_WORKFLOW_TYPE,
+    workflowId: scheduledRunWorkflowId(opts.clientId),
+    taskQueue: opts.taskQueue,
+    args: [input],
+    typedSearchAttributes: searchAttributes,
+    memo: { ...memo },
+    staticSummary: `Scheduled pin rotation check of ${opts.clientId}`,
+    staticDetails: [
+      `Rotates \`${opts.clientId}\` when its deployed certificate expires within ${renewWithin} or the source holds a different one.`,
+      `source: \`${opts.certSource}\`, overlap: ${overlap}, service: ${serviceId}`,
+      `The rotation itself runs as \`pin-rotation-${opts.clientId}\`.`,
+    ].join('\n\n'),
+    // A run normally takes seconds; a stuck one must not hold the schedule (overlap SKIP) for ever.
+    workflowRunTimeout: '1h',
+  };
+  return { action, memo, searchAttributes };
+}
+
+export async function createRotationSchedule(client: Client, opts: CreateRotationScheduleOptions): Promise<ScheduleHandle> {
+  const scheduleId = rotationScheduleId(opts.clientId);
+  const { action, memo, searchAttributes } = rotationAction({ ...opts, taskQueue: opts.taskQueue ?? TASK_QUEUE });
   try {
     return await client.schedule.create({
       scheduleId,
       spec: compileSpec(opts.spec),
-      action: {
-        type: 'startWorkflow',
-        workflowType: SCHEDULED_WORKFLOW_TYPE,
-        workflowId: scheduledRunWorkflowId(opts.clientId),
-        taskQueue: opts.taskQueue ?? TASK_QUEUE,
-        args: [input],
-        typedSearchAttributes: searchAttributes,
-        memo: { ...memo },
-        staticSummary: `Scheduled pin rotation check of ${opts.clientId}`,
-        staticDetails: [
-          `Rotates \`${opts.clientId}\` when its deployed certificate expires within ${renewWithin} or the source holds a different one.`,
-          `source: \`${opts.certSource}\`, overlap: ${overlap}, service: ${serviceId}`,
-          `The rotation itself runs as \`pin-rotation-${opts.clientId}\`.`,
-        ].join('\n\n'),
-        // A run normally takes seconds; a stuck one must not hold the schedule (overlap SKIP) for ever.
-        workflowRunTimeout: '1h',
-      },
+      action,
       // A scheduled run still going when the next is due: skip the new one. Rotations themselves are kept to one
       // per client by their workflow id, whoever starts them.
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
@@ -120,6 +142,50 @@ export async function createRotationSchedule(client: Client, opts: CreateRotatio
     if (err instanceof TypeError) throw new InvalidScheduleSpecError(err.message);
     throw err;
   }
+}
+
+/** What `update` may change; what is not given stays as it is. */
+export interface RotationScheduleChanges {
+  spec?: RotationScheduleSpec;
+  certSource?: string;
+  serviceId?: string;
+  overlap?: string;
+  renewWithin?: string;
+}
+
+/**
+ * Changes an existing schedule's spec, source, overlap, renewal window or service in place (its id, history of
+ * runs and paused state stay). The action's memo carries the spec as written, since a schedule's own memo
+ * cannot be updated.
+ */
+export async function updateRotationSchedule(client: Client, clientId: string, changes: RotationScheduleChanges): Promise<RotationScheduleView> {
+  const scheduleId = rotationScheduleId(clientId);
+  const handle = client.schedule.getHandle(scheduleId);
+  try {
+    await known(scheduleId, () =>
+      handle.update((prev) => {
+        const view = viewOf(prev);
+        const current = (prev.action.args?.[0] ?? {}) as Partial<ScheduledRotationInput>;
+        const spec = changes.spec ?? view.spec;
+        if (!spec) throw new InvalidScheduleSpecError('the schedule has a spec this command did not write; give --every or --cron');
+        const { action } = rotationAction({
+          clientId,
+          certSource: changes.certSource ?? view.certSource ?? '',
+          ...((changes.serviceId ?? current.serviceId) ? { serviceId: changes.serviceId ?? current.serviceId } : {}),
+          overlap: changes.overlap ?? view.overlap,
+          renewWithin: changes.renewWithin ?? view.renewWithin,
+          ...(current.retry ? { retry: current.retry } : {}),
+          spec,
+          taskQueue: prev.action.taskQueue ?? TASK_QUEUE,
+        });
+        return { ...prev, spec: changes.spec ? compileSpec(changes.spec) : prev.spec, action };
+      }),
+    );
+  } catch (err) {
+    if (err instanceof TypeError) throw new InvalidScheduleSpecError(err.message);
+    throw err;
+  }
+  return viewOf(await handle.describe());
 }
 
 export function rotationScheduleHandle(client: Client, clientId: string): ScheduleHandle {
@@ -168,7 +234,8 @@ function safeDuration(text: string): number | undefined {
 }
 
 export function viewOf(d: ScheduleDescription): RotationScheduleView {
-  const memo = (d.memo ?? {}) as Partial<RotationScheduleMemo>;
+  // The action's memo is rewritten by `update`; the schedule's own memo keeps what `create` wrote.
+  const memo = { ...(d.memo ?? {}), ...(d.action.memo ?? {}) } as Partial<RotationScheduleMemo>;
   const input = (d.action.args?.[0] ?? {}) as Partial<ScheduledRotationInput>;
   const clientId = input.clientId ?? memo.clientId ?? clientIdOfSchedule(d.scheduleId) ?? '';
   const last = d.info.recentActions.at(-1);
@@ -295,14 +362,27 @@ export async function unpauseRotationSchedule(client: Client, clientId: string, 
   await known(scheduleId, () => client.schedule.getHandle(scheduleId).unpause(note ?? 'unpaused with pinrotate schedule unpause'));
 }
 
+/** A paused schedule (a change freeze) is not triggered unless the operator forces it. */
+export class RotationSchedulePausedError extends Error {
+  constructor(readonly scheduleId: string, readonly note: string | null) {
+    super(`schedule ${scheduleId} is paused${note ? ` (${note})` : ''}: a paused schedule is a change freeze; trigger it with --force to run it anyway, or unpause it`);
+    this.name = 'RotationSchedulePausedError';
+  }
+}
+
 /**
  * Takes one action now. The trigger allows overlap with a scheduled run still going (the SDK default, ALLOW_ALL):
  * an operator's explicit request is never dropped silently, and a second rotation of the client is still
- * impossible: its run ends `skipped` at the rotation's fixed workflow id.
+ * impossible: its run ends `skipped` at the rotation's fixed workflow id. A paused schedule is refused unless
+ * `force` (its state is read just before; a pause landing in between is not seen).
  */
-export async function triggerRotationSchedule(client: Client, clientId: string): Promise<void> {
+export async function triggerRotationSchedule(client: Client, clientId: string, opts: { force?: boolean } = {}): Promise<{ paused: boolean }> {
   const scheduleId = rotationScheduleId(clientId);
-  await known(scheduleId, () => client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.ALLOW_ALL));
+  const handle = client.schedule.getHandle(scheduleId);
+  const d = await known(scheduleId, () => handle.describe());
+  if (d.state.paused && !opts.force) throw new RotationSchedulePausedError(scheduleId, d.state.note ?? null);
+  await known(scheduleId, () => handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL));
+  return { paused: d.state.paused };
 }
 
 /** Deletes the schedule only: a rotation it started keeps running (and can be followed with `pinrotate status`). */

@@ -3,3 +3,4 @@ export { pinRotation } from './rotation';
 export * from './scheduled';
 export * from './fleet';
 export { rotationTerminated } from './terminated';
+export { pinInventory } from './inventory';

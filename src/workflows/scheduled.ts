@@ -30,6 +30,8 @@ import {
   type RotationInput,
   type ScheduledRotationInput,
   type ScheduledRotationResult,
+  type ScheduleCheckInput,
+  type ScheduleCheckResult,
 } from '../contract';
 import { parseDuration } from '../pins/duration';
 import { failureOf } from './failure-of';
@@ -231,4 +233,37 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
   if (assessment.decision === 'no_op') return run.end('no_op', assessment.code, assessment.reason);
   if (assessment.decision === 'refuse') return run.end('refused', assessment.code, assessment.reason);
   return startRotation(run, certificatePem, assessment);
+}
+
+/**
+ * What `schedule create` (and `update` of the source) asks before it changes anything: does the client exist and can
+ * it be rotated, and does the source answer with a certificate? Reads only: fetchClient and obtainCertificate (an
+ * on-demand source issues one certificate, which is not used), then the certificate is parsed.
+ */
+export async function checkRotationSchedule(input: ScheduleCheckInput): Promise<ScheduleCheckResult> {
+  const { problems, tuning } = validate({ ...input, renewWithin: undefined } as ScheduledRotationInput);
+  if (problems.length > 0) return { ok: false, code: 'INVALID_INPUT', message: problems.join('; ') };
+  const acts = proxies({ ...tuning, maximumAttempts: Math.min(tuning.maximumAttempts, input.retry?.maximumAttempts ?? 3) });
+  let client: Awaited<ReturnType<Activities['fetchClient']>>;
+  try {
+    client = await acts.platform.fetchClient(input.clientId);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const failure = failureOf(err);
+    if (failure?.type === 'ClientNotFound') return { ok: false, code: 'CLIENT_NOT_FOUND', cause: failure.type, message: `no client ${input.clientId} on the platform` };
+    return { ok: false, code: 'PLATFORM_UNAVAILABLE', cause: failure?.type ?? 'ActivityFailed', message: `the platform did not answer for ${input.clientId}: ${failure?.message ?? String(err)}` };
+  }
+  const facts = { state: client.state, mtlsRequired: client.mtlsRequired };
+  if (client.state !== 'active') return { ok: false, code: 'CLIENT_NOT_ACTIVE', client: facts, message: `client ${input.clientId} is ${client.state}, not active: its rotations would be refused` };
+  if (!client.mtlsRequired) return { ok: false, code: 'MTLS_NOT_REQUIRED', client: facts, message: `client ${input.clientId} does not require mTLS: its rotations would be refused` };
+  try {
+    const { certificatePem } = await acts.io.obtainCertificate({ clientId: input.clientId, source: input.certSource });
+    const assessed = await acts.local.assessRenewal({ clientId: input.clientId, deployedChain: '', sourceChain: certificatePem, renewWithinMs: 0 });
+    return { ok: true, code: 'OK', client: facts, source: assessed.source, message: `client ${input.clientId} is active with mTLS required; the source answered with ${assessed.source?.subject ?? 'a certificate'}` };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const failure = failureOf(err);
+    const detail = (failure?.details?.[0] ?? {}) as { code?: string };
+    return { ok: false, code: 'SOURCE_UNREADABLE', client: facts, cause: detail.code ?? failure?.type ?? 'ActivityFailed', message: `the certificate source did not answer with a certificate: ${failure?.message ?? String(err)}` };
+  }
 }

@@ -12,6 +12,7 @@ import { hostileSuite } from './hostile.suite';
 import { uiSuite } from './ui.suite';
 import { devSuite } from './dev.suite';
 import { upstreamSuite } from './upstream.suite';
+import { inventorySuite } from './inventory.suite';
 
 // One process, one dev server, one workflow bundle for every integration suite.
 describe('integration (real Temporal dev server + platform emulator)', { timeout: 15 * 60_000 }, () => {
@@ -31,6 +32,7 @@ describe('integration (real Temporal dev server + platform emulator)', { timeout
   describe('saga', sagaSuite);
   describe('upstream', upstreamSuite);
   describe('schedules', scheduleSuite);
+  describe('inventory', inventorySuite);
   describe('drain', drainSuite);
   describe('fleet', fleetSuite);
   describe('ui', uiSuite);

@@ -264,6 +264,8 @@ export function scheduleSuite(): void {
     assert.equal((await cli(['unpause', '--client', id, ...target()])).code, 0);
     assert.equal((await handle.describe()).state.paused, false);
 
+    // create checks on a worker that the client exists before it creates anything.
+    await seedClient(`${id}-cron`);
     const cron = await cli(['create', '--client', `${id}-cron`, '--cron', '0 3 * * *', '--cert-source', 'emulator-ca', '--paused', '--json', ...target()]);
     assert.equal(cron.code, 0, cron.stderr);
     assert.deepEqual(JSON.parse(cron.stdout).spec, { cron: '0 3 * * *' });

@@ -84,7 +84,7 @@ describe('pinrotate help and version', () => {
   test('every listed command answers --help with its own usage and exit 0, and help <command> says the same', async () => {
     const commands = listedCommands((await pinrotate('help')).stdout);
     assert.ok(commands.length >= 14, `listed: ${commands.join(' ')}`);
-    for (const command of ['rotate', 'status', 'approve', 'rollback', 'finalize', 'schedule', 'fleet', 'validate', 'pins']) assert.ok(commands.includes(command), command);
+    for (const command of ['rotate', 'status', 'approve', 'rollback', 'finalize', 'terminate', 'schedule', 'fleet', 'inventory', 'list', 'cluster', 'validate', 'pins']) assert.ok(commands.includes(command), command);
     for (const command of commands) {
       const r = await pinrotate(command, '--help');
       assert.equal(r.code, 0, `${command} --help exit ${r.code}: ${r.stderr}`);

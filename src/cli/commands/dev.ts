@@ -1,3 +1,5 @@
+import { ensureInventorySchedule } from '../../schedules/inventory';
+import { connectClient } from '../../starter';
 import { hasSavedState, startStack } from '../stack';
 import { safeJson, safeText } from '../output';
 import { intOption, parse, UsageError } from '../usage';
@@ -77,6 +79,20 @@ export async function run(argv: string[]): Promise<number> {
     withWorker: !values['no-worker'],
     progress,
   });
+  if (stack.worker) {
+    // The fleet's expiry gauges and counts (docs/operations.md) come from the inventory schedule: on from the start.
+    try {
+      const client = await connectClient({ address: stack.temporal.address, namespace: stack.temporal.namespace });
+      try {
+        const view = await ensureInventorySchedule(client);
+        progress(`inventory schedule ${view.scheduleId}: every ${view.every} (expiry metrics for every client)`);
+      } finally {
+        await client.connection.close();
+      }
+    } catch (err) {
+      progress(`inventory schedule not set up: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const summary = {
     temporalAddress: stack.temporal.address,
     namespace: stack.temporal.namespace,
