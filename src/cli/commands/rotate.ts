@@ -40,6 +40,12 @@ function certificatesOnly(raw: Buffer): string {
     .join('');
 }
 
+/** The login name, when it is one the workflow accepts (printable ASCII, no spaces, at most 64). */
+function requester(): string | undefined {
+  const name = process.env.PINROTATE_REQUESTER ?? process.env.USER ?? process.env.LOGNAME;
+  return name && /^[\x21-\x7e]{1,64}$/.test(name) ? name : undefined;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...temporalOptions,
@@ -115,6 +121,8 @@ export async function run(argv: string[]): Promise<number> {
     ...(values['dry-run'] ? { dryRun: true } : {}),
     ...(values['approve-required'] ? { approval: { required: true, ...(values['approval-timeout'] ? { timeout: values['approval-timeout'] } : {}) } } : {}),
     ...(values['probe-key-new'] || values['probe-key-old'] ? { probe: { newKeyPath: values['probe-key-new'], oldKeyPath: values['probe-key-old'] } } : {}),
+    // Who asks, as the operator's login says: recorded as `unverified:<name>` (a signed start request verifies it).
+    ...(requester() ? { requestedBy: requester() } : {}),
   };
 
   const target = temporalTarget(values);

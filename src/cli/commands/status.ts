@@ -39,7 +39,7 @@ function approvalDeadline(status: StatusView, input: RotationInput | undefined):
 
 function requesterText(status: StatusView, input: RotationInput | undefined): string | null {
   const r = status.requester;
-  if (r && typeof r === 'object') return `${r.id}${r.verified ? ' (verified)' : ' (unverified)'}`;
+  if (r && typeof r === 'object') return `${r.id}${r.verified ? ' (verified)' : r.id.startsWith('unverified:') ? '' : ' (unverified)'}`;
   if (typeof r === 'string') return r;
   const asked = (input as { requestedBy?: string } | undefined)?.requestedBy;
   return asked ? `${asked} (unverified)` : null;
