@@ -42,7 +42,7 @@ export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): Acti
       Date.now,
       metrics,
     ),
-    pki: new PkiWebhookClient({ url: env.PKI_WEBHOOK_URL, token: env.PKI_WEBHOOK_TOKEN, secret: env.PKI_WEBHOOK_SECRET }),
+    pki: new PkiWebhookClient({ url: env.PKI_WEBHOOK_URL, token: env.PKI_WEBHOOK_TOKEN, secret: env.PKI_WEBHOOK_SECRET, signatureTime: env.PKI_WEBHOOK_SIGNATURE_TIME }),
     audit: new JsonlAuditSink(env.AUDIT_LOG_PATH),
     certificates: { trustPem: config.trustPem, expectedIssuer: env.PIN_EXPECTED_ISSUER, minRemainingMs: config.minRemainingMs, identityMap: config.identityMap },
     approvers: config.approvers,

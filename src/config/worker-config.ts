@@ -91,6 +91,9 @@ export const workerEnvSchema = z
     PKI_WEBHOOK_URL: z.url(),
     PKI_WEBHOOK_TOKEN: z.string().min(1),
     PKI_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+    // DESIGN.md §3: a retry keeps its timestamp (`occurredAt`); `attempt` signs each attempt with its own time, so a
+    // delivery retried after a PKI outage longer than the receiver's 5-minute window is not refused for its age.
+    PKI_WEBHOOK_SIGNATURE_TIME: z.enum(['occurredAt', 'attempt']).default('occurredAt'),
     PIN_TRUST_BUNDLE: z.string().min(1),
     PIN_EXPECTED_ISSUER: z.string().min(1).default(DEFAULT_EXPECTED_ISSUER),
     PIN_MIN_REMAINING: duration.default(DEFAULT_MIN_REMAINING),
