@@ -11,12 +11,17 @@ export interface AuditRecord {
   runId: string;
   pins: Pin[];
   latencyMs: number;
-  pinMatchRate: number;
+  /** Measured from handshakes since Apply (DESIGN.md §4); null when there was no traffic (older records: a number). */
+  pinMatchRate: number | null;
+  /** Handshake counts behind it, when measured. */
+  pinMatch?: { accepted: number; rejected: number; probes: number; probesAccepted: number };
   status: string;
   errorCode: string | null;
   error?: string | null;
   /** Wall time from the workflow's start to this record. */
   durationMs?: number;
+  /** Things that went wrong without changing the outcome (e.g. the PKI manager refused the rollback notice). */
+  warnings?: string[];
 }
 
 export interface AuditSink {

@@ -14,6 +14,9 @@ import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
 import { probeMtls, type MtlsProbeResult } from './mtls-probe';
+import { clearRotationGauges, readHandshakes, type HandshakeReading, type HandshakeReadingInput } from './telemetry';
+
+export type { HandshakeReading, HandshakeReadingInput } from './telemetry';
 
 /**
  * Every side effect of a rotation. `createActivities(deps)` closes over its dependencies so tests pass fakes
@@ -187,12 +190,18 @@ export function createActivities(deps: ActivityDeps) {
       };
     },
 
+    /** The gateway's handshake counts since Apply for the drain decision and the pin match rate (no chains). */
+    async readHandshakes(input: HandshakeReadingInput): Promise<HandshakeReading> {
+      return readHandshakes(deps.platform, deps.metrics, input);
+    },
+
     async notifyPki(body: PkiEventBody): Promise<{ status: number }> {
       return deps.pki.notify(body);
     },
 
     async writeAudit(record: AuditRecord): Promise<void> {
       const written = await deps.audit.write(record);
+      clearRotationGauges(deps.metrics, record.clientId);
       // Counted once per rotation: a retried write of the same record is not a second rotation.
       if (written && deps.metrics) {
         deps.metrics.rotations.inc({ status: record.status });

@@ -201,6 +201,11 @@ export class RotationMetrics {
   readonly failedLastDay = new Gauge('pinrotate_rotations_failed_last_day', 'Rotations that ended failed in the 24 hours before the last inventory, fleet-wide.');
   readonly inventoryClients = new Gauge('pinrotate_inventory_clients', 'Clients the last inventory listed.');
 
+  // Per running rotation, set by its telemetry readings on the worker that ran them (the inventory-owned
+  // pinrotate_pin_match_ratio / pinrotate_drain_at_max_overlap are fleet-wide and replaced as a whole).
+  readonly rotationPinMatchRatio = new Gauge('pinrotate_rotation_pin_match_ratio', 'Share of the client\'s handshakes since Apply that matched an active pin, at the rotation\'s last telemetry reading on this worker (absent without traffic).');
+  readonly rotationDraining = new Gauge('pinrotate_rotation_draining', '1 while the client\'s rotation waits in phase draining for its fallback pin to go quiet (2: past maxOverlap, waiting for an operator), else 0.');
+
   // Always exported, so staleness itself is visible.
   readonly inventoryLastSuccess = new Gauge('pinrotate_inventory_last_success_timestamp_seconds', 'When (Unix seconds) this worker last completed an inventory of every client.');
   readonly inventoryValidFor = new Gauge('pinrotate_inventory_valid_for_seconds', 'How long the last inventory\'s values stand before they are no longer exported.');
@@ -275,7 +280,7 @@ export class RotationMetrics {
     this.inventoryRuns.inc({ outcome: 'failure' });
   }
 
-  private readonly alwaysExported: Metric[] = [this.rotations, this.duration, this.compensationFailed, this.platformRequests, this.rateLimited, this.tokenGrants, this.daysToExpiry, this.inventoryLastSuccess, this.inventoryValidFor, this.inventoryRuns];
+  private readonly alwaysExported: Metric[] = [this.rotations, this.duration, this.compensationFailed, this.platformRequests, this.rateLimited, this.tokenGrants, this.daysToExpiry, this.inventoryLastSuccess, this.inventoryValidFor, this.inventoryRuns, this.rotationPinMatchRatio, this.rotationDraining];
   private readonly inventoryExported: Metric[] = [this.expiry, this.rotationRunning, this.nextRotation, this.approvalSince, this.approvalDeadline, this.atMaxOverlap, this.pinMatchRatio, this.awaitingApproval, this.draining, this.failedLastDay, this.inventoryClients];
 
   /** Every metric name this registry can expose (histograms by their base name). */

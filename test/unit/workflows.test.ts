@@ -3,16 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
+import { FailureType, PlatformError } from '../../src/genesys/errors';
 import {
   approveSignal,
   approveUpdate,
   finalizeNowUpdate,
   platformTaskQueue,
   rollbackUpdate,
+  rotationResultOfFailure,
   rotationWorkflowId,
   statusQuery,
   WORKFLOW_TYPE,
@@ -23,7 +26,61 @@ import {
 import { locateTemporalCli } from '../../src/temporal/cli-binary';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { installRuntime } from '../../src/temporal/runtime';
-import { fakeWorld, seedRotatable, type FakeWorld } from './fakes';
+import type { HandshakeSummary } from '../../src/genesys/types';
+import { FakePlatform, fakeWorld as plainWorld, seedRotatable, type FakeWorld } from './fakes';
+
+/** The fake platform with the gateway's handshake telemetry: handshakes are recorded by test code, by SPKI. */
+class TelemetryPlatform extends FakePlatform {
+  readonly handshakes: Array<{ clientId: string; at: number; spki: string | null }> = [];
+  telemetryFails = false;
+
+  handshake(clientId: string, spki: string, at = Date.now()): void {
+    const pins = this.clients.get(clientId)?.pins ?? [];
+    this.handshakes.push({ clientId, at, spki: pins.some((p) => p.sha256Spki === spki) ? spki : null });
+  }
+
+  async getHandshakes(clientId: string, sinceIso: string): Promise<HandshakeSummary> {
+    if (this.telemetryFails) throw new PlatformError('gateway telemetry down', { type: FailureType.Unavailable, status: 503 });
+    const since = Date.parse(sinceIso);
+    const mine = this.handshakes.filter((h) => h.clientId === clientId && h.at >= since);
+    const byPin = new Map<string, { accepted: number; lastSeen: number }>();
+    for (const h of mine.filter((x) => x.spki !== null)) {
+      const row = byPin.get(h.spki!) ?? { accepted: 0, lastSeen: 0 };
+      row.accepted += 1;
+      row.lastSeen = Math.max(row.lastSeen, h.at);
+      byPin.set(h.spki!, row);
+    }
+    const rejected = mine.filter((h) => h.spki === null);
+    return {
+      clientId,
+      since: sinceIso,
+      until: new Date().toISOString(),
+      accepted: mine.length - rejected.length,
+      rejected: rejected.length,
+      byPin: [...byPin].map(([spki, r]) => ({ role: 'primary' as const, sha256Spki: spki, sha256Certificate: '', accepted: r.accepted, lastSeen: new Date(r.lastSeen).toISOString() })),
+      rejectedLastSeen: rejected.length ? new Date(Math.max(...rejected.map((h) => h.at))).toISOString() : null,
+    };
+  }
+}
+
+function fakeWorld(): FakeWorld & { platform: TelemetryPlatform } {
+  const world = plainWorld();
+  const platform = new TelemetryPlatform();
+  world.deps.platform = platform;
+  return Object.assign(world, { platform });
+}
+
+/** A failed rotation fails its workflow; its result is in the failure details. */
+async function failedResult(handle: WorkflowHandle): Promise<RotationResult> {
+  const err = await handle.result().then(
+    () => assert.fail('the workflow completed; a failed rotation must fail it'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, String(err));
+  const result = rotationResultOfFailure(err);
+  assert.ok(result, `RotationResult in the failure details of ${String(err)}`);
+  return result;
+}
 
 // The workflow layer without the emulator: the committed histories replay (only the bundle is needed), and the
 // rotation runs on a real dev server with activities built by createActivities over in-memory fakes.
@@ -195,10 +252,155 @@ describe('rotation workflow with fake activities', { skip: cli ? false : 'no Tem
     world.platform.conflicts.set('conflicts', 2);
     const result = await withWorkers(world, async (tq) => {
       const handle = await start(tq, { clientId: 'conflicts', certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY });
-      return (await handle.result()) as RotationResult;
+      return failedResult(handle);
     });
+    assert.equal(result.status, 'failed');
     assert.equal(result.error?.code, 'VersionConflict', JSON.stringify(result));
     assert.equal(world.platform.patches.length, 2);
     assert.deepEqual(world.platform.clients.get('conflicts')!.pins, [current.pin]);
+  });
+
+  /** Waits until `check` holds for the status, polling the query. */
+  async function statusWhere(handle: WorkflowHandle, what: string, check: (s: RotationStatus) => boolean): Promise<RotationStatus> {
+    for (let i = 0; i < 600; i++) {
+      try {
+        const s = await handle.query(statusQuery);
+        if (check(s)) return s;
+      } catch {
+        // first workflow task not run yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`status never showed ${what}`);
+  }
+
+  test('drain: after the overlap the rotation waits in draining while the old certificate is used, refuses finalizeNow without force, then finalizes once quiet', async () => {
+    const world = fakeWorld();
+    const id = 'drain-waits';
+    const { current, next } = seedRotatable(world, id);
+    const timeline = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1s', drainQuiet: '2s', retry: FAST_RETRY });
+      await phaseReached(handle, 'overlap');
+      // An integration client still on the old certificate, then one that moved: both through the gateway's telemetry.
+      let oldClient = true;
+      const traffic = setInterval(() => world.platform.handshake(id, oldClient ? current.pin.sha256Spki : next.pin.sha256Spki), 100);
+      try {
+        const draining = await statusWhere(handle, 'draining with fallback traffic', (s) => s.phase === 'draining' && s.drain?.fallbackLastSeen != null);
+        assert.equal(draining.drain?.state, 'draining');
+        assert.equal(draining.status, 'rotated');
+        assert.ok(draining.drain!.fallbackAccepted > 0);
+        assert.ok(draining.drain!.nextCheckAt, 'the next check is shown');
+        const refused = await refusal(handle.executeUpdate(finalizeNowUpdate, { args: [{}] }));
+        assert.match(refused, /old certificate is still in use.*use force/);
+        // Still pinned: the fallback is there while the old certificate is used.
+        assert.ok(world.platform.clients.get(id)!.pins.some((p) => p.role === 'fallback'));
+        oldClient = false;
+        const movedAt = Date.now();
+        const result = (await handle.result()) as RotationResult;
+        const status = await handle.query(statusQuery);
+        return { result, status, movedAt, endedAt: Date.now() };
+      } finally {
+        clearInterval(traffic);
+      }
+    });
+    assert.equal(timeline.result.status, 'finalized', JSON.stringify(timeline.result.error));
+    const s = timeline.status;
+    // Finalized only after the fallback was quiet for drainQuiet (2 s) past its last handshake.
+    const lastOld = Date.parse(s.drain!.fallbackLastSeen!);
+    assert.ok(Date.parse(s.timestamps.finalizing!) - lastOld >= 2000, `finalizing ${s.timestamps.finalizing} vs last old handshake ${s.drain!.fallbackLastSeen}`);
+    assert.ok(lastOld <= timeline.movedAt + 200);
+    assert.deepEqual(world.platform.clients.get(id)!.pins.map((p) => p.role), ['primary']);
+    // The pin match rate is the telemetry's: every handshake of this test matched an active pin until finalize.
+    const since = Date.parse(s.timestamps.applied!);
+    const counted = world.platform.handshakes.filter((h) => h.clientId === id && h.at >= since && h.at <= Date.parse(s.pinMatch!.measuredAt));
+    assert.equal(timeline.result.pinMatch?.accepted, counted.filter((h) => h.spki !== null).length);
+    assert.equal(timeline.result.pinMatchRate, timeline.result.pinMatch!.accepted / (timeline.result.pinMatch!.accepted + timeline.result.pinMatch!.rejected));
+    assert.equal(world.audit.records[0].pinMatchRate, timeline.result.pinMatchRate);
+  });
+
+  test('drain: no traffic gives a null pin match rate, and a quiet fallback finalizes right after the overlap', async () => {
+    const world = fakeWorld();
+    const { next } = seedRotatable(world, 'drain-quiet');
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: 'drain-quiet', certificatePem: next.certificatePem, overlap: '1s', retry: FAST_RETRY });
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.status, 'finalized');
+    assert.equal(result.pinMatchRate, null);
+    assert.equal(world.audit.records[0].pinMatchRate, null);
+  });
+
+  test('drain: at maxOverlap with the old certificate in use the rotation waits for an operator, who must force', async () => {
+    const world = fakeWorld();
+    const id = 'drain-max';
+    const { current, next } = seedRotatable(world, id);
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1s', drainQuiet: '1h', maxOverlap: '3s', retry: FAST_RETRY });
+      await phaseReached(handle, 'overlap');
+      world.platform.handshake(id, current.pin.sha256Spki);
+      const waiting = await statusWhere(handle, 'awaiting_operator', (s) => s.drain?.state === 'awaiting_operator');
+      assert.equal(waiting.phase, 'draining');
+      assert.match(waiting.drain!.reason, /waiting for an operator/);
+      // It stays: nothing drops the pin by itself.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await handle.query(statusQuery)).drain?.state, 'awaiting_operator');
+      assert.ok(world.platform.clients.get(id)!.pins.some((p) => p.role === 'fallback'));
+      assert.match(await refusal(handle.executeUpdate(finalizeNowUpdate, { args: [{ reason: 'x' }] })), /still in use/);
+      const forced = await handle.executeUpdate(finalizeNowUpdate, { args: [{ reason: 'accepted loss', force: true }] });
+      assert.equal(forced.phase, 'draining');
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.status, 'finalized');
+    assert.deepEqual(world.platform.clients.get(id)!.pins.map((p) => p.role), ['primary']);
+  });
+
+  test('finalizePolicy time finalizes when the timer ends, whatever the traffic', async () => {
+    const world = fakeWorld();
+    const id = 'drain-time';
+    const { current, next } = seedRotatable(world, id);
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1s', finalizePolicy: 'time', retry: FAST_RETRY });
+      await phaseReached(handle, 'overlap');
+      world.platform.handshake(id, current.pin.sha256Spki);
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.status, 'finalized');
+    assert.equal(result.pinMatch?.accepted, 1);
+  });
+
+  test('drain input is bounded: maxOverlap over 90d and a policy that does not exist are refused before anything changes', async () => {
+    const world = fakeWorld();
+    const { next } = seedRotatable(world, 'drain-bounds');
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: 'drain-bounds', certificatePem: next.certificatePem, maxOverlap: '91d', finalizePolicy: 'later' as never, retry: FAST_RETRY });
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.status, 'refused');
+    assert.match(result.error!.message, /maxOverlap must be at most 90d.*|finalizePolicy must be/);
+    assert.match(result.error!.message, /finalizePolicy must be "drain" or "time"/);
+    assert.equal(world.platform.patches.length, 0);
+  });
+
+  test('a PKI manager refusing the rollback notice leaves the rotation rolled_back with a warning, not COMPENSATION_FAILED', async () => {
+    const world = fakeWorld();
+    const id = 'pki-refuses';
+    const { current, next } = seedRotatable(world, id);
+    const notify = world.pki.notify.bind(world.pki);
+    world.pki.notify = async (body) => {
+      if (body.event === 'rotation_rolled_back') throw ApplicationFailure.create({ type: 'PkiRejected', message: 'PKI manager answered 400', nonRetryable: true });
+      return notify(body);
+    };
+    const result = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1h', retry: FAST_RETRY });
+      await phaseReached(handle, 'overlap');
+      await handle.executeUpdate(rollbackUpdate, { args: [{ reason: 'test' }] });
+      return (await handle.result()) as RotationResult;
+    });
+    assert.equal(result.status, 'rolled_back', JSON.stringify(result));
+    assert.equal(result.error?.code, 'ROLLBACK_REQUESTED');
+    assert.equal(result.warnings?.length, 1);
+    assert.match(result.warnings![0], /PKI_NOTICE_REFUSED.*400/);
+    assert.deepEqual(world.platform.clients.get(id)!.pins, [current.pin]);
+    assert.deepEqual(world.audit.records.map((r) => [r.status, r.warnings?.length]), [['rolled_back', 1]]);
   });
 });

@@ -1,5 +1,5 @@
-import { CancellationScope, CancelledFailure, continueAsNew, setHandler } from '@temporalio/workflow';
-import { fleetProgressQuery, type FleetInput, type FleetSummary } from '../../contract';
+import { CancellationScope, CancelledFailure, continueAsNew, isCancellation, setHandler } from '@temporalio/workflow';
+import { childRotationSignal, fleetProgressQuery, type FleetInput, type FleetSummary } from '../../contract';
 import { FleetRun } from './run';
 import { validate } from './settings';
 
@@ -13,14 +13,24 @@ import { validate } from './settings';
 export async function fleetRotation(rawInput: FleetInput): Promise<FleetSummary> {
   const run = new FleetRun(rawInput);
   setHandler(fleetProgressQuery, () => run.progress());
+  setHandler(childRotationSignal, (e) => run.onChildEvent(e));
   const settings = validate(rawInput);
   run.configure(settings);
 
   const root = CancellationScope.current();
   run.showDetails();
   await Promise.all(Array.from({ length: settings.concurrency }, () => run.lane(root)));
+  // Children live in their overlap or drain hold no slot; when nothing is left to start, the fleet follows them.
+  if (!root.consideredCancelled && run.nothingLeftToStart()) {
+    try {
+      await run.awaitFollowed();
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+    }
+  }
 
   if (root.consideredCancelled) {
+    await run.cancelFollowed();
     run.state = 'cancelled';
     run.showDetails();
     throw new CancelledFailure('the fleet rotation was cancelled; children in flight were cancelled and compensated');

@@ -1,16 +1,33 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, ParentClosePolicy, patched, proxyActivities, setCurrentDetails, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import {
   CLIENT_ID_PATTERN,
   DEFAULT_MAX_FAILURES,
   emptyCounts,
   EXPECTED_SKIPS,
+  FLEET_OUTCOMES,
   Failure,
   legacyIds,
   platformTaskQueue,
+  rotationResultOfFailure,
   rotationWorkflowId,
   WORKFLOW_TYPE,
   WorkflowExecutionAlreadyStartedError,
+  type ChildRotationEvent,
   type FleetCarry,
   type FleetClient,
   type FleetFailure,
@@ -51,6 +68,17 @@ export class FleetRun {
   private childId!: (clientId: string) => string;
   private listingInProgress: Promise<void> | undefined;
   private launched = 0;
+  // A child frees its slot once live; the fleet follows it through drain and finalize (DESIGN.md §4 Fleet).
+  /** False while replaying runs recorded before children were followed past live (they held their slot). */
+  private follow = false;
+  /** Live children not ended yet: clientId → when they went live. Carried over continue-as-new. */
+  private readonly following = new Map<string, string>();
+  /** Children of this run waiting to go live, and those that said so before anyone waited. */
+  private readonly liveWaiters = new Map<string, () => void>();
+  private readonly liveEarly = new Set<string>();
+  private wentLive: number;
+  private liveMsTotal: number;
+  private lastLiveAt: string | undefined;
 
   constructor(private readonly input: FleetInput) {
     const carry: FleetCarry | undefined = input?.carry;
@@ -64,6 +92,9 @@ export class FleetRun {
     this.runs = (carry?.runs ?? 0) + 1;
     this.listing = carry?.listing;
     this.concurrency = typeof input?.concurrency === 'number' ? input.concurrency : 0;
+    for (const f of carry?.following ?? []) this.following.set(f.clientId, f.liveAt);
+    this.wentLive = carry?.wentLive ?? 0;
+    this.liveMsTotal = carry?.liveMsTotal ?? 0;
   }
 
   /** After validation: the queue, the listing and the activities this run uses. */
@@ -76,6 +107,7 @@ export class FleetRun {
     if (settings.all && !this.listing) this.listing = { nextPage: 1, pageCount: null, platformTotal: null, scanned: 0, complete: false };
     // Runs recorded before the ids lost their "/" start children under the old id when they replay.
     this.childId = patched('hyphen-ids-v1') ? rotationWorkflowId : legacyIds.rotation;
+    this.follow = patched('fleet-follow-live-v1');
     const retry = activityRetry(this.input.retry);
     this.acts = proxyActivities<Activities>({ startToCloseTimeout: '60s', retry });
     // Listing is a platform call: it shares the rate-capped platform queue with the rotations' reads and writes.
@@ -108,11 +140,25 @@ export class FleetRun {
       updatedAt: new Date().toISOString(),
       runs: this.runs,
       ...(listing ? { listing: { ...listing } } : {}),
-      live: 0,
+      live: this.following.size,
       finalized: this.byStatus.finalized,
-      wentLive: this.byStatus.finalized + this.byStatus.rotated,
-      etaLive: null,
+      wentLive: this.wentLive,
+      etaLive: this.etaLive(listing),
+      following: [...this.following.keys()].slice(0, 50),
     };
+  }
+
+  /**
+   * When every client should be live, at the rate seen so far (children gone live per elapsed time since the
+   * fleet's start); the last go-live time once none is pending; null before the first goes live.
+   */
+  private etaLive(listing: FleetListing | undefined): string | null {
+    const pending = this.queue.length - this.head + this.inFlight.size;
+    if (pending === 0 && (!listing || listing.complete)) return this.lastLiveAt ?? null;
+    if (this.wentLive === 0) return null;
+    const elapsed = Date.now() - Date.parse(this.startedAt);
+    const perClientMs = elapsed / this.wentLive;
+    return new Date(Date.now() + Math.round(pending * perClientMs)).toISOString();
   }
 
   showDetails(): void {
@@ -123,7 +169,8 @@ export class FleetRun {
       .join(', ');
     setCurrentDetails(
       [
-        `**Fleet rotation**: ${p.done}/${p.total}${p.totalFinal ? '' : '+'} done, ${p.running} running (concurrency ${p.concurrency}), run ${p.runs}, state \`${p.state}\``,
+        `**Fleet rotation**: ${p.done}/${p.total}${p.totalFinal ? '' : '+'} done, ${p.running} going live (concurrency ${p.concurrency}), run ${p.runs}, state \`${p.state}\``,
+        `live ${p.live} (draining or in overlap), finalized ${p.finalized}, went live ${p.wentLive}${p.etaLive ? `, all live by ${p.etaLive.slice(11, 19)}Z` : ''}`,
         counts ? `outcomes: ${counts}` : '',
         p.inFlight.length ? `in flight: ${p.inFlight.map((c) => `\`${c}\``).join(', ')}` : '',
       ]
@@ -224,6 +271,9 @@ export class FleetRun {
         clientId,
         certificatePem,
         overlap: this.settings.overlap,
+        ...(this.input.finalizePolicy ? { finalizePolicy: this.input.finalizePolicy } : {}),
+        ...(this.input.drainQuiet ? { drainQuiet: this.input.drainQuiet } : {}),
+        ...(this.input.maxOverlap ? { maxOverlap: this.input.maxOverlap } : {}),
         ...(serviceId ? { serviceId } : {}),
         ...(this.input.dryRun ? { dryRun: true } : {}),
         ...(this.input.retry ? { retry: this.input.retry } : {}),
@@ -233,8 +283,9 @@ export class FleetRun {
         child = await startChild<typeof pinRotation>(WORKFLOW_TYPE, {
           workflowId: this.childId(clientId),
           args: [childInput],
-          // A closing fleet (terminated, timed out) asks its children to cancel, so each saga restores its client.
-          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+          // Followed children outlive a continue-as-new of the fleet (they are followed by id); cancelling the fleet
+          // cancels them explicitly. Before that, a closing fleet asked its children to cancel.
+          parentClosePolicy: this.follow ? ParentClosePolicy.ABANDON : ParentClosePolicy.REQUEST_CANCEL,
           staticSummary: `Pin rotation of ${clientId} (fleet ${this.info.workflowId})`,
         });
       } catch (err) {
@@ -246,19 +297,96 @@ export class FleetRun {
         this.record(clientId, 'failed', describeFailure(err));
         return;
       }
-      let result: RotationResult;
-      try {
-        result = await child.result();
-      } catch (err) {
-        // Cancelled, terminated or timed out: the child's own saga decided what happened to the pins.
-        this.record(clientId, 'failed', describeFailure(err));
+      const ended = child.result().then(
+        (result): { result: RotationResult } | { err: unknown } => ({ result }),
+        (err: unknown) => ({ err }),
+      );
+      if (this.follow) {
+        const live = new Promise<'live'>((resolve) => {
+          if (this.liveEarly.delete(clientId)) resolve('live');
+          else this.liveWaiters.set(clientId, () => resolve('live'));
+        });
+        const first = await Promise.race([ended, live]);
+        this.liveWaiters.delete(clientId);
+        if (first === 'live') {
+          // Live: the slot is free; the child is followed until it ends (its result, or its `ended` signal).
+          this.wentLiveNow(clientId);
+          void ended.then((end) => {
+            if (this.following.delete(clientId)) this.recordEnd(clientId, end);
+          });
+          return;
+        }
+        this.recordEnd(clientId, first);
         return;
       }
-      this.record(clientId, result.status, result.error ?? undefined);
+      this.recordEnd(clientId, await ended);
     } finally {
       this.inFlight.delete(clientId);
       this.showDetails();
     }
+  }
+
+  private recordEnd(clientId: string, end: { result: RotationResult } | { err: unknown }): void {
+    if ('result' in end) {
+      this.record(clientId, end.result.status, end.result.error ?? undefined);
+      return;
+    }
+    // A failed rotation fails its workflow with the result in the details; otherwise cancelled, terminated or timed
+    // out: the child's own saga decided what happened to the pins.
+    const result = rotationResultOfFailure(end.err);
+    if (result) this.record(clientId, result.status, result.error ?? undefined);
+    else this.record(clientId, 'failed', describeFailure(end.err));
+  }
+
+  private wentLiveNow(clientId: string): void {
+    const now = new Date().toISOString();
+    this.following.set(clientId, now);
+    this.wentLive += 1;
+    this.lastLiveAt = now;
+    this.showDetails();
+  }
+
+  /** A child says it is live or ended (by signal, so children of earlier runs reach this one). */
+  onChildEvent(e: ChildRotationEvent): void {
+    if (!e || typeof e.clientId !== 'string') return;
+    const { clientId } = e;
+    if (e.event === 'live') {
+      const waiter = this.liveWaiters.get(clientId);
+      if (waiter) waiter();
+      else if (this.inFlight.has(clientId) && !this.following.has(clientId)) this.liveEarly.add(clientId);
+      return;
+    }
+    // `ended` counts only for a child followed past live; one still going live is counted from its result.
+    if (e.event === 'ended' && this.following.delete(clientId)) {
+      const status = FLEET_OUTCOMES.includes(e.status as FleetOutcome) ? (e.status as FleetOutcome) : 'failed';
+      this.record(clientId, status, e.error);
+    }
+  }
+
+  /**
+   * After the lanes: waits for the followed children to end, or until the history should be rolled over (they
+   * are carried and keep reaching the next run by their signals).
+   */
+  async awaitFollowed(): Promise<void> {
+    if (this.following.size === 0) return;
+    this.state = 'draining';
+    this.showDetails();
+    await condition(() => this.following.size === 0 || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 8000);
+  }
+
+  /** Cancelling the fleet cancels its followed children (started with ABANDON): each saga restores its client. */
+  async cancelFollowed(): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      await Promise.all(
+        [...this.following.keys()].map(async (clientId) => {
+          try {
+            await getExternalWorkflowHandle(this.childId(clientId)).cancel();
+          } catch (err) {
+            log.warn('could not cancel a followed child', { clientId, error: String(err) });
+          }
+        }),
+      );
+    });
   }
 
   private rollOver(): boolean {
@@ -298,10 +426,15 @@ export class FleetRun {
     }
   }
 
-  /** What the next run needs: the clients not started yet, and the counts so far. */
+  /** The queue is empty and the listing complete: only children already started remain. */
+  nothingLeftToStart(): boolean {
+    return this.head >= this.queue.length && (!this.listing || this.listing.complete);
+  }
+
+  /** What the next run needs: the clients not started yet, the children followed, and the counts so far. */
   carryOver(): { remaining: FleetClient[]; carry: FleetCarry } | undefined {
     const remaining = this.queue.slice(this.head);
-    if (remaining.length === 0 && (!this.listing || this.listing.complete)) return undefined;
+    if (remaining.length === 0 && (!this.listing || this.listing.complete) && this.following.size === 0) return undefined;
     const carry: FleetCarry = {
       startedAt: this.startedAt,
       runs: this.runs,
@@ -312,6 +445,8 @@ export class FleetRun {
       failuresOmitted: this.failuresOmitted,
       maxRunning: this.maxRunning,
       ...(this.listing ? { listing: this.listing } : {}),
+      ...(this.following.size > 0 ? { following: [...this.following].map(([clientId, liveAt]) => ({ clientId, liveAt })) } : {}),
+      ...(this.follow ? { wentLive: this.wentLive, liveMsTotal: this.liveMsTotal } : {}),
     };
     return { remaining, carry };
   }

@@ -30,6 +30,8 @@ export class OperatorActions {
   approvedBy: string | undefined;
   finalizeRequested = false;
   rollbackReason: string | undefined;
+  /** The telemetry's part of the finalizeNow check (drain.ts): a reason to refuse, or undefined. */
+  finalizeGuard: (args: FinalizeNowArgs | undefined) => string | undefined = () => undefined;
 
   constructor(
     private readonly state: RotationState,
@@ -37,7 +39,7 @@ export class OperatorActions {
   ) {}
 
   /** Why `action` does not fit the rotation's state now, or undefined when it does. */
-  refusal(action: OperatorAction): string | undefined {
+  refusal(action: OperatorAction, args?: unknown): string | undefined {
     const phase = this.state.phase;
     if (action === 'approve') {
       if (this.approvedBy !== undefined) return `already approved by ${this.approvedBy}`;
@@ -47,8 +49,8 @@ export class OperatorActions {
     }
     if (action === 'finalizeNow') {
       if (this.finalizeRequested) return 'finalizeNow was already requested';
-      if (phase === 'overlap') return undefined;
-      return `finalizeNow is valid only once the new pins are live (phase overlap); the rotation is in phase ${phase}`;
+      if (phase === 'overlap' || phase === 'draining') return this.finalizeGuard(args as FinalizeNowArgs | undefined);
+      return `finalizeNow is valid only once the new pins are live (phase overlap or draining); the rotation is in phase ${phase}`;
     }
     if (this.rollbackReason !== undefined) return 'a rollback is already requested';
     if (ROLLBACK_TOO_LATE.has(phase)) return `too late to roll back: the rotation is in phase ${phase}`;
@@ -67,7 +69,7 @@ export class OperatorActions {
 
   /** A signal: checked like the update; refused ones are recorded, unless replaying a run from before the check. */
   private onSignal(action: OperatorAction, args: ApproveArgs | FinalizeNowArgs | RollbackArgs | undefined): void {
-    const reason = this.refusal(action);
+    const reason = this.refusal(action, args);
     // Runs recorded before operator actions were checked accepted every signal; they replay that way.
     if (reason !== undefined && patched('checked-operator-actions-v1')) {
       const refused = { action, via: 'signal' as const, reason, at: new Date().toISOString() };
@@ -81,8 +83,8 @@ export class OperatorActions {
   }
 
   register(): void {
-    const validator = (action: OperatorAction) => (_args?: unknown): void => {
-      const reason = this.refusal(action);
+    const validator = (action: OperatorAction) => (args?: unknown): void => {
+      const reason = this.refusal(action, args);
       if (reason !== undefined) throw ApplicationFailure.create({ type: Failure.ActionRefused, message: reason, nonRetryable: true });
     };
     setHandler(approveUpdate, (args) => this.apply('approve', args), { validator: validator('approve') });

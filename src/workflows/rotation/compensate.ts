@@ -25,6 +25,7 @@ export async function compensate(run: RotationRun, err: unknown): Promise<Rotati
 async function restore(run: RotationRun, error: RotationError): Promise<RotationResult> {
   const { state } = run;
   state.enter('compensating');
+  let landed: boolean;
   try {
     const restored = await run.acts.compensation.restorePins({
       clientId: run.input.clientId,
@@ -32,15 +33,25 @@ async function restore(run: RotationRun, error: RotationError): Promise<Rotation
       written: run.written,
     });
     state.status.pins = restored.client.pins;
-    if (restored.restored || run.announced) await notify(run, 'rotation_rolled_back', restored.client.pins);
     state.status.timestamps.rolledBack = new Date().toISOString();
+    if (restored.restored || run.announced) {
+      try {
+        await notify(run, 'rotation_rolled_back', restored.client.pins);
+      } catch (notifyErr) {
+        // The platform holds the previous pins again: that is the outcome. The PKI manager not hearing of it is a
+        // warning for its operators, never a reason to tell ours to restore pins by hand (DESIGN.md §4).
+        const refused = errorOf(notifyErr);
+        run.warnings.push(`PKI_NOTICE_REFUSED: the PKI manager did not accept rotation_rolled_back: ${refused.code}: ${refused.message}`.slice(0, 500));
+      }
+    }
     // The platform holds the previous chain and pins again. If a write of ours is known to have landed (its
     // answer came back, or the PKI manager was told), this is a rollback, even when restorePins found it already
     // restored (an earlier attempt whose answer was lost). Otherwise the write never landed: nothing changed.
-    const landed = restored.restored || run.announced || state.status.timestamps.applied !== undefined;
-    return await finish(run, landed ? 'rolled_back' : 'failed', error);
+    landed = restored.restored || run.announced || state.status.timestamps.applied !== undefined;
   } catch (compErr) {
     const compError = errorOf(compErr);
     return finish(run, 'failed', { code: 'COMPENSATION_FAILED', message: `${error.code}: ${error.message}; compensation failed: ${compError.code}: ${compError.message}` });
   }
+  // Outside the try: a failed run ends by throwing (a failed workflow), which is not a failed compensation.
+  return finish(run, landed ? 'rolled_back' : 'failed', error);
 }

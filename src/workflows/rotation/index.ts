@@ -10,7 +10,8 @@ import { finalize } from './finalize';
 import { DEFAULT_TUNING, validateInput } from './input';
 import { overlap } from './overlap';
 import { preflight } from './preflight';
-import { checkRollback, finish, type RotationRun } from './run';
+import { drainAware, drainSettings, finalizeRefusal } from './drain';
+import { checkRollback, finish, signalFleet, type RotationRun } from './run';
 import { RotationState } from './state';
 import { sync } from './sync';
 import { Announcements } from './upstream';
@@ -47,8 +48,32 @@ function startRun(rawInput: RotationInput): RotationRun {
   const state = new RotationState({ workflowId: info.workflowId, runId: info.runId, clientId, serviceId, startedAt }, withSearchAttributes);
   const actions = new OperatorActions(state, () => rawInput?.approval?.required === true);
   setHandler(statusQuery, () => state.status);
+  const run: RotationRun = {
+    state,
+    actions,
+    acts: activityProxies(DEFAULT_TUNING),
+    startedAt,
+    input: rawInput,
+    serviceId,
+    overlapMs: 0,
+    approvalTimeoutMs: 0,
+    written: [],
+    announced: false,
+    drainAware: false,
+    probes: { count: 0, accepted: 0, oldAccepted: 0 },
+    warnings: [],
+    announceLive: async () => undefined,
+  };
+  let live = false;
+  run.announceLive = async () => {
+    if (live) return;
+    live = true;
+    await signalFleet(run, 'live', 'rotated');
+  };
+  // finalizeNow needs `force` while the last telemetry reading shows the old certificate in use.
+  actions.finalizeGuard = (args) => (run.drainAware ? finalizeRefusal(run, args) : undefined);
   actions.register();
-  return { state, actions, acts: activityProxies(DEFAULT_TUNING), startedAt, input: rawInput, serviceId, overlapMs: 0, approvalTimeoutMs: 0, written: [], announced: false };
+  return run;
 }
 
 async function rotate(rawInput: RotationInput): Promise<RotationResult> {
@@ -56,6 +81,8 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
   try {
     const validated = validateInput(rawInput);
     Object.assign(run, { input: validated.input, overlapMs: validated.overlapMs, approvalTimeoutMs: validated.approvalTimeoutMs, acts: activityProxies(validated.tuning) });
+    run.drainAware = drainAware();
+    if (run.drainAware) run.drain = drainSettings(run.input, run.overlapMs);
   } catch (err) {
     return finish(run, 'refused', errorOf(err));
   }

@@ -1,10 +1,11 @@
-import { CancellationScope, workflowInfo } from '@temporalio/workflow';
-import type { RestoreInput } from '../../activities';
-import type { RotationError, RotationInput, RotationOutcome, RotationResult } from '../../contract';
+import { ApplicationFailure, CancellationScope, getExternalWorkflowHandle, log, patched, workflowInfo } from '@temporalio/workflow';
+import type { HandshakeReading, RestoreInput } from '../../activities';
+import { childRotationSignal, Failure, FLEET_ID_PREFIX, type RotationError, type RotationInput, type RotationOutcome, type RotationResult } from '../../contract';
 import type { OAuthClientState } from '../../genesys/types';
 import type { Pin } from '../../pins/types';
 import type { OperatorActions } from './actions';
 import type { RotationActivities } from './activities';
+import type { DrainSettings } from './drain';
 import { RollbackRequested } from './errors';
 import type { RotationState } from './state';
 
@@ -31,6 +32,54 @@ export interface RotationRun {
   /** The PKI manager was told of the new pins. */
   announced: boolean;
   conflictPolicy?: ConflictPolicy;
+  // Drain-aware finalize and the measured pin match rate (DESIGN.md §4).
+  /** False while replaying runs recorded before drain-aware finalize (DRAIN_PATCH). */
+  drainAware: boolean;
+  drain?: DrainSettings;
+  /** Probe handshakes this run made (the gateway counts them too), and the last telemetry reading. */
+  probes: ProbeTally;
+  /** Things that went wrong without changing the outcome. */
+  readonly warnings: string[];
+  /** Tells a fleet parent the pins are live (once), so it frees the slot. */
+  announceLive: () => Promise<void>;
+}
+
+export interface ProbeTally {
+  count: number;
+  accepted: number;
+  /** Accepted handshakes with the old certificate, and when the last one ended (workflow time, ms). */
+  oldAccepted: number;
+  lastOldProbeAt?: number;
+  lastReading?: HandshakeReading;
+}
+
+/** Runs recorded before children told their fleet they were live replay without the signals. */
+const FLEET_EVENTS_PATCH = 'fleet-child-events-v1';
+/** Runs recorded before a failed rotation failed its workflow complete with the result instead. */
+const FAILED_WORKFLOW_PATCH = 'failed-run-fails-workflow-v1';
+
+/**
+ * A child of a fleet tells the fleet (by workflow id: whichever run of it is current) that it is live or ended.
+ * Best effort: a fleet that is gone changes nothing for the rotation.
+ */
+export async function signalFleet(run: RotationRun, event: 'live' | 'ended', status: RotationOutcome, error?: RotationError | null): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent || !parent.workflowId.startsWith(FLEET_ID_PREFIX) || !patched(FLEET_EVENTS_PATCH)) return;
+  const info = workflowInfo();
+  try {
+    await CancellationScope.nonCancellable(() =>
+      getExternalWorkflowHandle(parent.workflowId).signal(childRotationSignal, {
+        clientId: run.state.status.clientId,
+        workflowId: info.workflowId,
+        event,
+        status,
+        ...(error ? { error: { code: error.code, message: error.message.slice(0, 500) } } : {}),
+        at: new Date().toISOString(),
+      }),
+    );
+  } catch (err) {
+    log.warn('could not tell the fleet', { fleet: parent.workflowId, event, error: String(err) });
+  }
 }
 
 export function checkRollback(run: RotationRun): void {
@@ -46,6 +95,8 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
   s.lastError = error ?? s.lastError;
   s.timestamps.ended = new Date().toISOString();
   run.state.enter('done');
+  const warnings = [...run.warnings];
+  if (warnings.length > 0) s.warnings = warnings;
   await CancellationScope.nonCancellable(() =>
     run.acts.audit.writeAudit({
       timestamp: new Date().toISOString(),
@@ -55,14 +106,17 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
       runId: info.runId,
       pins: s.pins,
       latencyMs: s.latencyMs ?? Date.now() - run.startedAt,
-      pinMatchRate: s.pinMatchRate ?? 0,
+      pinMatchRate: run.drainAware ? s.pinMatchRate : (s.pinMatchRate ?? 0),
+      ...(s.pinMatch ? { pinMatch: { accepted: s.pinMatch.accepted, rejected: s.pinMatch.rejected, probes: s.pinMatch.probes, probesAccepted: s.pinMatch.probesAccepted } } : {}),
       status,
       errorCode: error?.code ?? null,
       error: error?.message ?? null,
       durationMs: Date.now() - run.startedAt,
+      ...(warnings.length > 0 ? { warnings } : {}),
     }),
   );
-  return {
+  await signalFleet(run, 'ended', status, error);
+  const result: RotationResult = {
     workflowId: info.workflowId,
     status,
     clientId: s.clientId,
@@ -73,7 +127,19 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
     phase: s.phase,
     error,
     ...(status === 'dry_run' ? { plannedPins: s.plannedPins } : {}),
+    warnings,
+    ...(s.pinMatch ? { pinMatch: s.pinMatch } : {}),
   };
+  // A failed run is a failed workflow (red in the UI, counted by Temporal), carrying its result (DESIGN.md §4).
+  if (status === 'failed' && patched(FAILED_WORKFLOW_PATCH)) {
+    throw ApplicationFailure.create({
+      type: Failure.RotationFailed,
+      message: `rotation of ${s.clientId} failed: ${error?.code ?? 'FAILED'}: ${error?.message ?? ''}`.slice(0, 1000),
+      nonRetryable: true,
+      details: [result],
+    });
+  }
+  return result;
 }
 
 /** Tells the PKI manager (DESIGN.md §3). */

@@ -46,10 +46,11 @@ export class RotationState {
     this.showDetails();
   }
 
-  /** RotationStatus reads as the outcome once there is one, else as the phase (e.g. `overlap`); upserted on change. */
+  /** RotationStatus reads as the outcome once there is one, else as the phase (e.g. `applying`); upserted on change. */
   private upsertSearchAttributes(): void {
     const s = this.status;
-    const shown = s.status === 'running' ? s.phase : s.status;
+    // A live rotation reads `rotated` through its overlap, and `draining` while it waits for the old certificate to go quiet.
+    const shown = s.status === 'running' || (s.status === 'rotated' && s.phase === 'draining') ? s.phase : s.status;
     if (!this.withSearchAttributes || `${shown}|${s.serviceId}` === this.shownStatus || !s.clientId) return;
     this.shownStatus = `${shown}|${s.serviceId}`;
     upsertSearchAttributes([
@@ -59,18 +60,34 @@ export class RotationState {
     ]);
   }
 
+  /** The UI's current details: short lines that fit the panel (Temporal UI renders them as Markdown). */
   showDetails(): void {
-    const s = this.status;
-    setCurrentDetails(
-      [
-        `**Rotation of \`${s.clientId}\`**: phase \`${s.phase}\`, status \`${s.status}\``,
-        s.plannedPins.length ? `planned pins: ${s.plannedPins.map((p) => `${p.role} ${p.sha256Spki}`).join(', ')}` : '',
-        s.overlapEndsAt ? `overlap ends ${s.overlapEndsAt}` : '',
-        s.approval ? `approved by ${s.approval.by}` : '',
-        s.lastError ? `last error: ${s.lastError.code}: ${s.lastError.message}` : '',
-      ]
-        .filter(Boolean)
-        .join('\n\n'),
-    );
+    setCurrentDetails(detailLines(this.status).join('\n\n'));
   }
+}
+
+const short = (spki: string): string => `${spki.slice(0, 10)}…`;
+const clip = (text: string, max = 110): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+/** `2026-11-30T22:51:04.123Z` → `11-30 22:51:04Z`: enough to read, short enough to fit. */
+const at = (iso: string | null | undefined): string => (iso ? `${iso.slice(5, 10)} ${iso.slice(11, 19)}Z` : 'never');
+
+export function detailLines(s: RotationStatus): string[] {
+  const live = s.timestamps.applied !== undefined && s.pins.length > 0 && s.status !== 'rolled_back' && s.phase !== 'compensating';
+  const pins = live ? s.pins : s.plannedPins;
+  const d = s.drain;
+  const lines = [
+    `**\`${s.clientId}\`**: phase \`${s.phase}\`, \`${s.status}\``,
+    pins.length ? `${live ? 'live' : 'planned'} pins: ${pins.map((p) => `${p.role} ${short(p.sha256Spki)}`).join(', ')}` : '',
+  ];
+  if (d && s.status === 'rotated') {
+    if (d.state === 'overlap') lines.push(`overlap ends ${at(s.overlapEndsAt)}, then ${d.policy === 'drain' ? 'drain' : 'finalize'}`);
+    else if (d.state === 'draining') lines.push(`draining: old cert last seen ${at(d.fallbackLastSeen)}, next check ${at(d.nextCheckAt)}`);
+    else if (d.state === 'awaiting_operator') lines.push(`max overlap reached, old cert in use: **waiting for an operator** (finalize --force or rollback)`);
+    if (d.state === 'draining') lines.push(`gives up re-checking at ${at(d.maxOverlapAt)} (max overlap)`);
+  } else if (s.overlapEndsAt && s.status === 'rotated') lines.push(`overlap ends ${at(s.overlapEndsAt)}`);
+  if (s.pinMatch) lines.push(`pin match ${s.pinMatchRate === null ? 'n/a (no traffic)' : `${Math.round(s.pinMatchRate * 1000) / 10}%`} (${s.pinMatch.accepted} ok, ${s.pinMatch.rejected} rejected)`);
+  if (s.approval) lines.push(`approved by ${clip(s.approval.by, 60)}`);
+  if (s.lastError) lines.push(`last error: ${clip(`${s.lastError.code}: ${s.lastError.message}`)}`);
+  if (s.warnings?.length) lines.push(`warning: ${clip(s.warnings[s.warnings.length - 1])}`);
+  return lines.filter(Boolean);
 }

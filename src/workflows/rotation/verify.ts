@@ -1,11 +1,13 @@
 import { pinMatchRate } from '../../pins/plan';
 import type { Pin } from '../../pins/types';
+import { measurePinMatch, readTelemetry } from './drain';
 import { RollbackRequested } from './errors';
 import type { RotationRun } from './run';
 
 /**
  * The platform holds exactly the planned pins (the PATCH answer is its own statement of what is live) and, when
- * probe keys are configured, mTLS handshakes with the new and (while pinned) the old certificate succeed.
+ * probe keys are configured, mTLS handshakes with the new and (while pinned) the old certificate succeed. The pin
+ * match rate is measured from the gateway's handshake telemetry since Apply (drain.ts), not from this check.
  */
 export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): Promise<void> {
   const { input, state } = run;
@@ -16,6 +18,8 @@ export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): P
     const res = await run.acts.local.probeHandshake({ clientId: input.clientId, certificatePem: input.certificatePem, keyPath: probe.newKeyPath });
     checks += 1;
     if (res.accepted) passed += 1;
+    run.probes.count += 1;
+    if (res.accepted) run.probes.accepted += 1;
   }
   // The old certificate must keep working only while its fallback pin is there.
   const oldStillPinned = actual.some((p) => p.role === 'fallback');
@@ -23,10 +27,22 @@ export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): P
     const res = await run.acts.local.probeHandshake({ clientId: input.clientId, certificatePem: run.before.certificateChain, keyPath: probe.oldKeyPath });
     checks += 1;
     if (res.accepted) passed += 1;
+    run.probes.count += 1;
+    if (res.accepted) {
+      run.probes.accepted += 1;
+      run.probes.oldAccepted += 1;
+      run.probes.lastOldProbeAt = Date.now();
+    }
   }
-  state.status.pinMatchRate = checks === 0 ? 0 : passed / checks;
+  if (run.drainAware) {
+    // Measured, never a constant: null until the client (or a probe) made a handshake since Apply.
+    const reading = await readTelemetry(run, { draining: false, atMaxOverlap: false });
+    if (!reading) measurePinMatch(run, undefined);
+  } else {
+    state.status.pinMatchRate = checks === 0 ? 0 : passed / checks;
+  }
   if (passed < checks) {
-    throw new RollbackRequested('VERIFICATION_FAILED', `verification passed ${passed} of ${checks} checks (pin match rate ${state.status.pinMatchRate.toFixed(2)})`);
+    throw new RollbackRequested('VERIFICATION_FAILED', `verification passed ${passed} of ${checks} checks (pins and probe handshakes)`);
   }
 }
 
