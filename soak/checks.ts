@@ -1,5 +1,5 @@
 import type { AuditRecord } from '../src/activities/audit';
-import type { FieldClientView, WebhookDelivery } from '../src/emulator/types';
+import type { ClientVersion, FieldClientView, WebhookDelivery } from '../src/emulator/types';
 import type { FinalizePolicy, RotationResult, ScheduledRotationResult } from '../src/contract';
 
 /**
@@ -273,4 +273,46 @@ export function checkRss(samplesKb: readonly number[], maxGrowth: number): Check
     lastMb: last / 1024,
     growth,
   };
+}
+
+export interface Deployment {
+  clientId: string;
+  at: string;
+  sha256Spki: string;
+}
+
+/**
+ * Finalize waits for the field: a rotation drops the fallback pin only after the client's field client has moved to
+ * the new certificate (its deployment of the new primary precedes `rotation_finalized`). Under `drain` this must
+ * hold for every rotation; under `time` the count of rotations that did not wait is the comparison.
+ */
+export function checkFinalizeAfterMove(
+  clients: readonly SoakClient[],
+  runs: readonly ObservedRun[],
+  deliveries: readonly WebhookDelivery[],
+  deployments: readonly Deployment[],
+  versions: ReadonlyMap<string, readonly ClientVersion[]>,
+): CheckResult & { early: number } {
+  const ids = new Set(clients.map((c) => c.clientId));
+  const violations: string[] = [];
+  let checked = 0;
+  let early = 0;
+  for (const r of runs.filter((x) => x.type === 'pinRotation' && ids.has(x.clientId) && x.rotation?.status === 'finalized')) {
+    const mine = deliveries.filter((d) => processed(d) && bodyOf(d).runId === r.runId);
+    const announced = mine.find((d) => bodyOf(d).event === 'certificate_rotation');
+    const finalized = mine.find((d) => bodyOf(d).event === 'rotation_finalized');
+    const primary = ((announced?.body as { pins?: Array<{ role: string; sha256Spki: string }> } | undefined)?.pins ?? []).find((p) => p.role === 'primary');
+    if (!announced || !finalized || !primary) continue;
+    checked += 1;
+    // The platform's own record of the write that dropped the fallback (its version history); else the notice.
+    const drop = (versions.get(r.clientId) ?? []).find((v, i, all) => i > 0 && all[i - 1].pins.length > 1 && v.pins.length === 1 && v.pins[0].sha256Spki === primary.sha256Spki);
+    const droppedAt = Date.parse(drop?.modifiedAt ?? finalized.receivedAt);
+    const moved = deployments.filter((d) => d.clientId === r.clientId && d.sha256Spki === primary.sha256Spki).map((d) => Date.parse(d.at));
+    const movedAt = moved.length ? Math.min(...moved) : Number.POSITIVE_INFINITY;
+    if (movedAt > droppedAt) {
+      early += 1;
+      violations.push(`${r.workflowId} run ${r.runId}: fallback dropped at ${new Date(droppedAt).toISOString()}, ${Number.isFinite(movedAt) ? `the field client moved only at ${new Date(movedAt).toISOString()}` : 'before the field client moved'}`);
+    }
+  }
+  return { name: 'the fallback pin is dropped only after the field client moved', checked, unit: 'finalized rotations', violations, figure: `${checked - early}/${checked} finalized after the field client moved (${early} before)`, early };
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run soak`: months of operation compressed into minutes, on the real stack (a Temporal dev server, the emulator
  * and the worker each in their own process, as chaos/ runs them). One second stands for about a day: certificates
- * from the emulator CA live two minutes; a cert-manager stand-in renews each client's certificate file at half its
+ * from the emulator CA live 200 s; a cert-manager stand-in renews each client's certificate file at half its
  * life; a Temporal Schedule per client (every few seconds, `file:` source) rotates the pins when the file changed;
  * the rotations overlap and drain for seconds. Each client has a field client making real mTLS handshakes; some
  * deploy the new certificate only after the overlap has ended. Platform 503s, resets and 429s and PKI outages are
@@ -24,7 +24,8 @@ import type { AuditRecord } from '../src/activities/audit';
 import { localWorkerEnv, writeWorkerEnvFile } from '../src/config/worker-env';
 import { loadWorkerConfig } from '../src/config/worker-config';
 import { EmulatorAdmin } from '../src/emulator/admin-client';
-import type { FieldClientView, WebhookDelivery } from '../src/emulator/types';
+import type { ClientVersion, FieldClientView, WebhookDelivery } from '../src/emulator/types';
+import { parseDuration } from '../src/pins/duration';
 import { createRotationSchedule, rotationScheduleHandle } from '../src/schedules/client';
 import { connectClient } from '../src/starter';
 import { ensureTemporalCli } from '../src/temporal/cli-binary';
@@ -33,7 +34,7 @@ import { freePort } from '../src/temporal/net';
 import { rotationWorkflowId, scheduledRunWorkflowId, TASK_QUEUE, type FinalizePolicy, type RotationInput, type RotationResult, type ScheduledRotationResult } from '../src/contract';
 import { startEmulatorProcess, WorkerSupervisor, type EmulatorProcess } from '../chaos/processes';
 import { Prng } from '../chaos/prng';
-import { checkAudit, checkExpiredPins, checkHistories, checkLockouts, checkOutcomes, checkRss, checkWebhooks, type CheckResult, type ObservedRun, type PinSighting, type SoakClient } from './checks';
+import { checkAudit, checkExpiredPins, checkFinalizeAfterMove, checkHistories, checkLockouts, checkOutcomes, checkRss, checkWebhooks, type CheckResult, type Deployment, type ObservedRun, type PinSighting, type SoakClient } from './checks';
 
 interface SoakOptions {
   quick: boolean;
@@ -66,7 +67,7 @@ interface SoakOptions {
 const USAGE = `usage: npm run soak -- [--quick] [--minutes M] [--clients N] [--slow K] [--finalize-policy drain|time|both]
                        [--seed S] [--json] [--keep]
 
-  --quick              the CI run: 5 clients per policy (2 slow), a 130 s window, seed 1 (about 3-4 minutes)
+  --quick              the CI run: 4 clients per policy (2 slow), a 145 s window, seed 1 (about 3-4 minutes)
   --minutes M          length of the rotation window (default 15)
   --clients N          clients per policy (default 10)
   --slow K             of which deploy slower than the overlap (default 40%)
@@ -74,6 +75,8 @@ const USAGE = `usage: npm run soak -- [--quick] [--minutes M] [--clients N] [--s
   --seed S             seed of the plan (default random; printed)
   --json               print the results as JSON instead of the tables
   --keep               keep the data dir (logs, SQLite, audit file); kept anyway on a violation
+
+environment: SOAK_WORKER_NODE_OPTIONS (V8 flags of the worker; default "--max-old-space-size=256", as the bench)
 `;
 
 function parseOptions(argv: string[]): SoakOptions {
@@ -103,26 +106,27 @@ function parseOptions(argv: string[]): SoakOptions {
     return n;
   };
   const quick = Boolean(values.quick);
-  const clients = num(values.clients, 'clients', quick ? 5 : 10, 1);
+  const clients = num(values.clients, 'clients', quick ? 4 : 10, 1);
   const policy = values['finalize-policy'] ?? 'both';
   if (!['drain', 'time', 'both'].includes(policy)) throw new Error('--finalize-policy must be drain, time or both');
   return {
     quick,
     clients,
-    slow: Math.min(clients, num(values.slow, 'slow', Math.max(1, Math.round(clients * 0.4)), 0)),
+    slow: Math.min(clients, num(values.slow, 'slow', quick ? 2 : Math.max(1, Math.round(clients * 0.4)), 0)),
     policies: policy === 'both' ? ['drain', 'time'] : [policy as FinalizePolicy],
-    windowMs: Math.round(num(values.minutes, 'minutes', quick ? 130 / 60 : 15, 1.5, false) * 60_000),
+    windowMs: Math.round(num(values.minutes, 'minutes', quick ? 145 / 60 : 15, 2, false) * 60_000),
     seed: num(values.seed, 'seed', quick ? 1 : randomBytes(4).readUInt32BE(0) % 1_000_000, 0),
     json: Boolean(values.json),
     keep: Boolean(values.keep),
-    // One second for about a day: 120 s certificates renewed at half life (cert-manager's habit is two thirds).
-    lifetimeS: 120,
+    // About a day a second: 200 s certificates renewed at half life. Shorter lives make the invariants depend on how
+    // fast a loaded machine schedules work, not on the product.
+    lifetimeS: 200,
     overlap: '6s',
     drainQuiet: '3s',
     maxOverlap: '10m',
-    scheduleEvery: '5s',
-    // The schedule's own safety window: the file is renewed at 60 s left, the schedule would refuse below 25 s.
-    renewWithin: '25s',
+    scheduleEvery: '10s',
+    // The schedule's own safety window: the file is renewed at 100 s left, the schedule would refuse below 45 s.
+    renewWithin: '45s',
     fastDeployMs: 1_000,
     // Slower than the 6 s overlap: these are the clients a time-based finalize locks out.
     slowDeployMs: 14_000,
@@ -156,6 +160,8 @@ interface Observation {
   gaps: number;
   rssKb: number[];
   fieldClients: FieldClientView[];
+  /** Every certificate move of a field client seen while polling (the emulator keeps only the last few). */
+  deployments: Map<string, Deployment>;
   renewals: number;
   faults: string[];
   pkiOutages: number;
@@ -258,7 +264,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       },
     });
     cleanups.push(() => worker.stop());
-    progress(`dev server on ${server.address}, emulator on ${emulator.details.url}; starting the worker`);
+    // The README's production heap setting, as the bench runs its workers: a leak shows as growth, not as lazy GC.
+    process.env.NODE_OPTIONS = process.env.SOAK_WORKER_NODE_OPTIONS ?? '--max-old-space-size=256';
+    progress(`dev server on ${server.address}, emulator on ${emulator.details.url}; starting the worker (NODE_OPTIONS ${process.env.NODE_OPTIONS || 'none'})`);
     await worker.start();
     progress(`worker up (pid ${worker.pid})`);
     const client = await connectClient({ address: server.address, namespace: server.namespace }, { PATH: process.env.PATH });
@@ -270,7 +278,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       for (const p of plans) await rotationScheduleHandle(client, p.clientId).delete().catch(() => undefined);
     });
 
-    const obs: Observation = { polls: 0, pinsSeen: new Map(), expired: [], deliveries: new Map(), lastSeq: 0, gaps: 0, rssKb: [], fieldClients: [], renewals: 0, faults: [], pkiOutages: 0, pollErrors: 0 };
+    const obs: Observation = { polls: 0, pinsSeen: new Map(), expired: [], deliveries: new Map(), lastSeq: 0, gaps: 0, rssKb: [], fieldClients: [], deployments: new Map(), renewals: 0, faults: [], pkiOutages: 0, pollErrors: 0 };
     const windowStart = Date.now();
     const windowEnd = windowStart + opts.windowMs;
     let stopRenewing = false;
@@ -293,7 +301,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 
     const poller = (async () => {
       while (!stopPolling) {
-        await poll(admin, plans, worker.pid, obs).catch(() => {
+        await poll(admin, plans, worker.pid, obs, progress).catch(() => {
           obs.pollErrors += 1;
         });
         await sleep(opts.pollMs);
@@ -357,7 +365,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     }
     stopPolling = true;
     await poller;
-    await poll(admin, plans, worker.pid, obs);
+    await poll(admin, plans, worker.pid, obs, progress);
     const rotationEnd = Date.now();
 
     // --- Gather every run, its history length and result; the audit file.
@@ -366,7 +374,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const auditPath = join(dataDir, 'audit.jsonl');
     const { records, torn } = readAudit(existsSync(auditPath) ? readFileSync(auditPath, 'utf8') : '');
     const deliveries = [...obs.deliveries.values()];
-    const rotationsPerClient = Math.max(1, Math.floor(opts.windowMs / ((opts.lifetimeS * 1000) / 2)) - 1);
+    const versions = new Map<string, ClientVersion[]>();
+    for (const p of plans) versions.set(p.clientId, (await admin.getClient(p.clientId)).versions);
+    // Renewals the window holds for every client: the last first renewal, then one every half life, each with two
+    // schedule intervals to be picked up before the window closes.
+    const lastFirstMs = 5_000 + (opts.quick ? 15_000 : Math.min((opts.lifetimeS * 1000) / 2, opts.windowMs - 70_000));
+    const rotationsPerClient = Math.max(1, Math.floor((opts.windowMs - 2 * parseDuration(opts.scheduleEvery) - lastFirstMs) / ((opts.lifetimeS * 1000) / 2)) + 1);
 
     const byPolicy: Record<string, CheckResult[]> = {};
     const extra: SoakReport['extra'] = {};
@@ -374,6 +387,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       const mine = plans.filter((p) => p.policy === policy);
       const lockouts = checkLockouts(mine, obs.fieldClients);
       const outcomes = checkOutcomes(mine, runs, rotationsPerClient);
+      const afterMove = checkFinalizeAfterMove(mine, runs, deliveries, [...obs.deployments.values()], versions);
       const results = [
         lockouts,
         checkExpiredPins(
@@ -385,6 +399,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         checkWebhooks(mine, runs, deliveries, obs.gaps),
         checkAudit(mine, runs, records, torn),
         checkHistories(mine, runs, opts.historyBound),
+        afterMove,
       ];
       byPolicy[policy] = results;
       const rates = runs.filter((r) => r.type === 'pinRotation' && mine.some((m) => m.clientId === r.clientId)).map((r) => r.rotation?.pinMatchRate);
@@ -397,7 +412,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       };
       for (const r of results) {
         // The time twins are the comparison: their lockouts are expected, the rest must hold for them too.
-        if (policy === 'time' && r === lockouts) continue;
+        if (policy === 'time' && (r === lockouts || r === afterMove)) continue;
         for (const v of r.violations) violations.push(`[${policy}] ${r.name}: ${v}`);
       }
       if (policy === 'time' && opts.slow > 0 && lockouts.rejectedSlow === 0) violations.push('[time] the slow deployers suffered no lockout under finalizePolicy time: the soak did not exercise what it compares');
@@ -454,7 +469,7 @@ function writeWorkerEnv(dataDir: string, server: DevServer, emulator: EmulatorPr
     rateLimitPerMinute: rateLimit,
     logLevel: 'info',
     // Certificates live two minutes here: the worker's floor on remaining validity scales with them.
-    extra: { PIN_MIN_REMAINING: '20s' },
+    extra: { PIN_MIN_REMAINING: '30s' },
   });
   const path = join(dataDir, 'worker.env');
   writeWorkerEnvFile(path, env, 'written by `npm run soak`');
@@ -465,7 +480,7 @@ function writeWorkerEnv(dataDir: string, server: DevServer, emulator: EmulatorPr
 async function seedClients(admin: EmulatorAdmin, client: Client, opts: SoakOptions, prng: Prng, dataDir: string, progress: (m: string) => void): Promise<ClientPlan[]> {
   const lifetimeMs = opts.lifetimeS * 1000;
   // First renewals spread over the first part of the window; twins share theirs.
-  const spreadMs = Math.max(0, Math.min(lifetimeMs / 2, opts.windowMs - 70_000));
+  const spreadMs = opts.quick ? 15_000 : Math.max(0, Math.min(lifetimeMs / 2, opts.windowMs - 70_000));
   const slowIndexes = new Set(prng.shuffle(Array.from({ length: opts.clients }, (_, i) => i)).slice(0, opts.slow));
   const firstRenewal = Array.from({ length: opts.clients }, (_, i) => 5_000 + Math.round((spreadMs * i) / opts.clients));
   const plans: ClientPlan[] = [];
@@ -500,10 +515,17 @@ async function seedClients(admin: EmulatorAdmin, client: Client, opts: SoakOptio
 }
 
 /** One round of the poll loop: field clients, the pins on the platform, new webhook deliveries, the worker's RSS. */
-async function poll(admin: EmulatorAdmin, plans: readonly ClientPlan[], workerPid: number | undefined, obs: Observation): Promise<void> {
+async function poll(admin: EmulatorAdmin, plans: readonly ClientPlan[], workerPid: number | undefined, obs: Observation, progress: (m: string) => void): Promise<void> {
   const rss = vmRssKb(workerPid);
   if (rss !== undefined) obs.rssKb.push(rss);
   const [fieldClients, { deliveries }] = await Promise.all([admin.fieldClients(), admin.webhooks()]);
+  for (const fc of fieldClients) {
+    const plan = plans.find((p) => p.clientId === fc.clientId);
+    const before = obs.fieldClients.find((f) => f.clientId === fc.clientId)?.rejected ?? 0;
+    // Checked all along: a lockout is reported when it happens, with the policy it happened under.
+    if (plan && fc.rejected > before) progress(`[${plan.policy}] ${fc.clientId} (${plan.slow ? 'slow' : 'fast'} deployer): ${fc.rejected - before} handshakes rejected${plan.policy === 'time' ? ' (the comparison: expected under time)' : ': LOCKOUT'}`);
+    for (const d of fc.deployments) obs.deployments.set(`${fc.clientId} ${d.at} ${d.sha256Spki}`, { clientId: fc.clientId, at: d.at, sha256Spki: d.sha256Spki });
+  }
   obs.fieldClients = fieldClients;
   const fresh = deliveries.filter((d) => d.seq > obs.lastSeq).sort((a, b) => a.seq - b.seq);
   if (fresh.length > 0 && obs.lastSeq > 0 && fresh[0].seq > obs.lastSeq + 1) obs.gaps += 1;
@@ -514,6 +536,7 @@ async function poll(admin: EmulatorAdmin, plans: readonly ClientPlan[], workerPi
   for (const s of states) {
     for (const pin of s.pins) {
       obs.pinsSeen.set(s.id, (obs.pinsSeen.get(s.id) ?? 0) + 1);
+      if (pin.notAfter && Date.parse(pin.notAfter) <= now && !obs.expired.some((e) => e.clientId === s.id)) progress(`${s.id}: pinned to an expired certificate (${pin.role}, expired ${pin.notAfter})`);
       if (pin.notAfter && Date.parse(pin.notAfter) <= now) obs.expired.push({ clientId: s.id, at: new Date(now).toISOString(), role: pin.role, notAfter: pin.notAfter });
     }
   }
@@ -595,8 +618,8 @@ function table(report: SoakReport): string {
   const lines: string[] = [];
   const cell = (r: CheckResult | undefined, policy: string): string => {
     if (!r) return '-';
-    const expected = policy === 'time' && r.name.startsWith('no field-client');
-    const verdict = r.violations.length === 0 ? 'ok' : expected ? 'LOCKOUTS (expected under time)' : `VIOLATED ×${r.violations.length}`;
+    const expected = policy === 'time' && (r.name.startsWith('no field-client') || r.name.startsWith('the fallback pin'));
+    const verdict = r.violations.length === 0 ? 'ok' : expected ? 'NO (the comparison: expected under time)' : `VIOLATED ×${r.violations.length}`;
     return `${verdict}: ${r.figure} [${r.checked} ${r.unit}]`;
   };
   lines.push(`invariant${' '.repeat(2)}| ${policies.map((p) => `finalizePolicy ${p}`).join(' | ')}`);
