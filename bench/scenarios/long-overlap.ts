@@ -6,6 +6,7 @@
  * announced). The calls are counted by the emulator between the fleet's start and the last client going live.
  */
 import { performance } from 'node:perf_hooks';
+import { fleetWorkflowId } from '../../src/contract';
 import { startFleet } from '../../src/fleet/client';
 import { apiCounts } from '../fleet-run';
 import { clientIds, seedClients, startPlatform, startWorkerProcess, uniqueSuffix, workerEnv } from '../stack';
@@ -25,7 +26,8 @@ export async function runLongOverlap(ctx: BenchContext): Promise<ScenarioResult>
   const platform = await startPlatform(temporal.dir, { rateLimitPerMinute: limit });
   const suffix = uniqueSuffix();
   const taskQueue = `bench-long-${suffix}`;
-  const fleetId = `bench-long-${suffix}`;
+  // The fleet's own id scheme (pin-fleet-…): children tell their parent they are live only under it.
+  const fleetId = fleetWorkflowId(`bench-long-${suffix}`);
   const ids = clientIds(`long-${suffix}`, n);
   await seedClients(platform, ids);
   const env = workerEnv(temporal, platform, { taskQueue, rateLimitPerMinute: limit, logLevel: ctx.logLevel, auditPath: `${temporal.dir}/audit-${taskQueue}.jsonl` });
