@@ -10,17 +10,18 @@ import { PkiWebhookClient } from './activities/pki';
 import type { WorkerConfig } from './config/worker-config';
 import { EmulatorAdmin } from './emulator/admin-client';
 import { GenesysPlatform } from './genesys/platform-client';
-import { createLogger } from './logging';
+import { createLogger, redactUrl } from './logging';
 import { RotationMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
 import { platformTaskQueue } from './contract';
 
-/** Issues from the emulator's CA (`emulator-ca` source); the private key is dropped here, on purpose. */
-function emulatorIssuer(url: string, token: string): (clientId: string) => Promise<string> {
+/** `emulator-ca` sources: a certificate from the emulator's CA (its private key is dropped here, on purpose). */
+function emulatorCaIssuer(url?: string, token?: string): ((commonName: string) => Promise<string>) | undefined {
+  if (!url || !token) return undefined;
   const admin = new EmulatorAdmin(url, token);
-  return async (clientId) => (await admin.issueCertificate({ commonName: clientId })).certificatePem;
+  return async (commonName) => (await admin.issueCertificate({ commonName })).certificatePem;
 }
 
 /** Builds the activity dependencies from validated configuration: one platform client and token per worker. */
@@ -44,10 +45,8 @@ export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): Acti
     mtlsUrl: env.GENESYS_MTLS_URL,
     mtlsCaPem: config.mtlsCaPem,
     metrics,
-    certSources: {
-      // The demo CA, injected here (the composition root) so activity code depends on no emulator module.
-      emulatorIssuer: env.EMULATOR_ADMIN_URL && env.EMULATOR_ADMIN_TOKEN ? emulatorIssuer(env.EMULATOR_ADMIN_URL, env.EMULATOR_ADMIN_TOKEN) : undefined,
-    },
+    certSources: { ...config.certSources, issueFromCa: emulatorCaIssuer(env.EMULATOR_ADMIN_URL, env.EMULATOR_ADMIN_TOKEN) },
+    probeKeyDirs: config.probeKeyDirs,
   };
 }
 
@@ -130,6 +129,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
     dataConverter,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     activities,
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
     ...tuning,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
   });
@@ -142,6 +143,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
     taskQueue: platformTaskQueue(env.TEMPORAL_TASK_QUEUE),
     activities,
     maxTaskQueueActivitiesPerSecond: env.PLATFORM_RATE_LIMIT_PER_MINUTE / 60,
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
     ...(tuning.maxConcurrentActivityTaskExecutions ? { maxConcurrentActivityTaskExecutions: tuning.maxConcurrentActivityTaskExecutions } : {}),
     ...(tuning.maxConcurrentActivityTaskPolls ? { maxConcurrentActivityTaskPolls: tuning.maxConcurrentActivityTaskPolls } : {}),
   });
@@ -168,15 +171,37 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
   };
 }
 
-/** Runs a worker until SIGINT/SIGTERM (the SDK's default shutdown signals). */
+/**
+ * Shutdown is bounded whatever the server's state: running activities get SHUTDOWN_GRACE to finish, the SDK gives
+ * up draining after SHUTDOWN_FORCE (a dead server never answers the last polls), and runWorker exits the process
+ * SHUTDOWN_EXIT_MS after the signal at the latest. Work left unfinished is retried by the server on another worker.
+ */
+export const SHUTDOWN_GRACE = '5s';
+export const SHUTDOWN_FORCE = '10s';
+export const SHUTDOWN_EXIT_MS = 15_000;
+
+/** Runs a worker until SIGINT/SIGTERM (the SDK's default shutdown signals), then drains for a bounded time. */
 export async function runWorker(config: WorkerConfig, logger = createLogger(config.env.LOG_LEVEL)): Promise<void> {
   const running = await createWorker({ config, logger });
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal, drainMs: SHUTDOWN_EXIT_MS }, 'worker shutting down');
+    running.shutdown();
+    setTimeout(() => {
+      logger.warn({ signal, drainMs: SHUTDOWN_EXIT_MS }, 'worker stopped: drain did not finish in time, exiting');
+      process.exit(1);
+    }, SHUTDOWN_EXIT_MS).unref();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   logger.info(
     {
       temporal: config.temporal.connectionOptions.address,
       namespace: config.temporal.namespace,
       taskQueue: config.env.TEMPORAL_TASK_QUEUE,
-      platform: config.env.GENESYS_GATEWAY_URL ?? config.env.GENESYS_REGION,
+      platform: redactUrl(config.env.GENESYS_GATEWAY_URL) ?? config.env.GENESYS_REGION,
       metrics: config.env.METRICS_PORT ? `http://127.0.0.1:${config.env.METRICS_PORT}/metrics` : null,
       // Memory stays flat in fleet size with a bounded heap (README "Performance": --max-old-space-size=256).
       heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
@@ -187,7 +212,8 @@ export async function runWorker(config: WorkerConfig, logger = createLogger(conf
   try {
     await running.run();
   } finally {
-    await running.close();
+    // Closing the connection to a dead server must not hold the exit either.
+    await Promise.race([running.close(), new Promise((r) => setTimeout(r, 3000).unref())]);
     logger.info('worker stopped');
   }
 }

@@ -1,23 +1,30 @@
-import { open } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { CertificateError } from '../pins/errors';
 import { DEFAULT_MAX_PEM_BYTES, splitPem } from '../pins/pem';
+import { fetchAllowed, SourceTooLargeError, SourceUnavailableError, type FetchPolicy } from './safe-fetch';
+import { readAllowedFile, SourceRefusedError } from './safe-file';
 
 /**
  * Where a scheduled or fleet rotation gets the new certificate: `file:PATH` (a PEM on the worker, as cert-manager
  * or a Vault agent writes it), `https://…` (a PKI manager endpoint answering PEM), or `emulator-ca` (issued by the
  * emulator's CA, for demos). Only certificate blocks come back: a private key never leaves this module.
+ *
+ * Whoever starts a workflow names the source, so the worker's configuration bounds it: files only below
+ * CERT_SOURCE_DIRS, hosts only from CERT_SOURCE_HOSTS (see safe-file.ts and safe-fetch.ts). Everything refused,
+ * for whatever reason, gets the same answer (`CERT_SOURCE_REFUSED_MESSAGE`): no oracle for what exists where.
  */
 
 export const CERT_SOURCE_INVALID = 'CertSourceInvalid';
 export const CERT_SOURCE_UNAVAILABLE = 'CertSourceUnavailable';
+export const CERT_SOURCE_REFUSED_MESSAGE = 'certificate source not allowed or unreadable';
 
 export interface CertSourceDeps {
-  /**
-   * Issues a certificate for `emulator-ca` and returns its PEM (never its key). Injected by whoever builds the
-   * worker (the dev stack passes the emulator's CA), so production activities depend on no emulator code.
-   */
-  emulatorIssuer?: (clientId: string) => Promise<string>;
+  /** Issues a certificate for `emulator-ca` and returns its PEM (the private key stays with the provider). */
+  issueFromCa?: (commonName: string) => Promise<string>;
+  /** Canonical directories `file:` sources may name (CERT_SOURCE_DIRS). None: `file:` sources are refused. */
+  allowedDirs?: readonly string[];
+  /** Hosts, address policy and trust for `https://` sources (CERT_SOURCE_HOSTS and friends). None: refused. */
+  https?: Omit<FetchPolicy, 'maxBytes'>;
   timeoutMs?: number;
 }
 
@@ -39,48 +46,38 @@ export function certificateBlocksOnly(raw: string | Uint8Array): string {
   return blocks.map((b) => `-----BEGIN CERTIFICATE-----\n${b.der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`).join('');
 }
 
-async function readBounded(path: string): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(DEFAULT_MAX_PEM_BYTES + 1);
-    let total = 0;
-    while (total < buf.length) {
-      const { bytesRead } = await handle.read(buf, total, buf.length - total, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-    }
-    return buf.subarray(0, total);
-  } finally {
-    await handle.close();
+function refused(): ApplicationFailure {
+  return ApplicationFailure.create({ message: CERT_SOURCE_REFUSED_MESSAGE, type: CERT_SOURCE_INVALID, nonRetryable: true });
+}
+
+async function readSource(kind: 'file' | 'https' | 'emulator-ca', location: string, clientId: string, deps: CertSourceDeps): Promise<string | Uint8Array> {
+  if (kind === 'emulator-ca') {
+    if (!deps.issueFromCa) throw refused();
+    return deps.issueFromCa(clientId);
   }
+  if (kind === 'file') return readAllowedFile(location, { allowedDirs: deps.allowedDirs ?? [], maxBytes: DEFAULT_MAX_PEM_BYTES });
+  if (!deps.https) throw refused();
+  return fetchAllowed(location, { ...deps.https, maxBytes: DEFAULT_MAX_PEM_BYTES, totalTimeoutMs: deps.https.totalTimeoutMs ?? deps.timeoutMs });
 }
 
 export async function obtainCertificate(source: string, clientId: string, deps: CertSourceDeps): Promise<string> {
-  const { kind, location } = describeSource(source);
+  let kind: 'file' | 'https' | 'emulator-ca';
+  let location: string;
+  try {
+    ({ kind, location } = describeSource(source));
+  } catch {
+    throw refused();
+  }
   let raw: string | Uint8Array;
   try {
-    if (kind === 'emulator-ca') {
-      if (!deps.emulatorIssuer) throw ApplicationFailure.create({ message: 'emulator-ca needs EMULATOR_ADMIN_URL and EMULATOR_ADMIN_TOKEN on the worker', type: CERT_SOURCE_INVALID, nonRetryable: true });
-      raw = await deps.emulatorIssuer(clientId);
-    } else if (kind === 'file') {
-      raw = await readBounded(location);
-    } else {
-      const res = await fetch(location, { headers: { accept: 'application/x-pem-file, text/plain' }, signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000) });
-      if (res.status >= 400 && res.status < 500) {
-        throw ApplicationFailure.create({ message: `certificate source ${location} answered HTTP ${res.status}`, type: CERT_SOURCE_INVALID, nonRetryable: true });
-      }
-      if (!res.ok) throw ApplicationFailure.create({ message: `certificate source ${location} answered HTTP ${res.status}`, type: CERT_SOURCE_UNAVAILABLE });
-      const text = await res.text();
-      if (text.length > DEFAULT_MAX_PEM_BYTES) throw new CertificateError('INPUT_TOO_LARGE', 'the source answered more than 256 KiB');
-      raw = text;
-    }
+    raw = await readSource(kind, location, clientId, deps);
   } catch (err) {
-    if (err instanceof ApplicationFailure || err instanceof CertificateError) throw asFailure(err);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (kind === 'file' && (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')) {
-      throw ApplicationFailure.create({ message: `certificate source ${location}: ${code}`, type: CERT_SOURCE_INVALID, nonRetryable: true });
-    }
-    throw ApplicationFailure.create({ message: `certificate source ${kind} unavailable: ${err instanceof Error ? err.message : String(err)}`, type: CERT_SOURCE_UNAVAILABLE });
+    if (err instanceof ApplicationFailure) throw err;
+    if (err instanceof SourceTooLargeError) throw asFailure(new CertificateError('INPUT_TOO_LARGE', 'the source answered more than 256 KiB'));
+    if (err instanceof SourceUnavailableError) throw ApplicationFailure.create({ message: 'certificate source temporarily unavailable', type: CERT_SOURCE_UNAVAILABLE });
+    if (err instanceof SourceRefusedError || kind !== 'emulator-ca') throw refused();
+    // The emulator CA is configured by the operator, not named by the input: its errors may be shown and retried.
+    throw ApplicationFailure.create({ message: `emulator CA unavailable: ${err instanceof Error ? err.message : String(err)}`, type: CERT_SOURCE_UNAVAILABLE });
   }
   try {
     return certificateBlocksOnly(raw);

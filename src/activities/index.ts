@@ -1,5 +1,3 @@
-import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Failure, sameChain } from '../contract';
@@ -13,7 +11,7 @@ import type { RotationMetrics } from '../metrics/registry';
 import type { AuditRecord, AuditSink } from './audit';
 import type { PkiEventBody, PkiNotifier } from './pki';
 import { obtainCertificate, type CertSourceDeps } from './cert-source';
-import { probeMtls, type MtlsProbeResult } from './mtls-probe';
+import { probeMtls, readProbeInputs, type MtlsProbeResult } from './mtls-probe';
 import { clearRotationGauges, readHandshakes, type HandshakeReading, type HandshakeReadingInput } from './telemetry';
 
 export type { HandshakeReading, HandshakeReadingInput } from './telemetry';
@@ -42,6 +40,8 @@ export interface ActivityDeps {
   metrics?: RotationMetrics;
   /** Where scheduled and fleet rotations get new certificates (`file:`, `https://`, `emulator-ca`). */
   certSources?: CertSourceDeps;
+  /** Canonical directories probe keys (and probe certificate files) may be read from (PROBE_KEY_DIR). */
+  probeKeyDirs?: readonly string[];
 }
 
 export const CERTIFICATE_INVALID = Failure.CertificateInvalid;
@@ -217,18 +217,28 @@ export function createActivities(deps: ActivityDeps) {
       if (!deps.mtlsUrl) {
         throw ApplicationFailure.create({ message: 'no mTLS endpoint configured on the worker (GENESYS_MTLS_URL)', type: 'ProbeNotConfigured', nonRetryable: true });
       }
-      let key: string;
-      let cert: string;
-      try {
-        key = await readFile(input.keyPath, 'utf8');
-        cert = input.certificatePem ?? (await readFile(input.certificatePath ?? '', 'utf8'));
-        new X509Certificate(cert);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-        throw ApplicationFailure.create({ message: `probe key or certificate unreadable (${code})`, type: 'ProbeInputInvalid', nonRetryable: true });
-      }
+      // The paths come from the workflow input: read only what the worker's configuration allows (mtls-probe.ts).
+      const { keyPem: key, certificatePem } = await readProbeInputs(
+        { keyPath: input.keyPath, certificatePem: input.certificatePem, certificatePath: input.certificatePath ?? '' },
+        { keyDirs: deps.probeKeyDirs ?? [], certDirs: deps.certSources?.allowedDirs },
+      );
+      const cert = certificatePem!;
       heartbeat();
       return probeMtls({ baseUrl: deps.mtlsUrl, clientId: input.clientId, certificatePem: cert, keyPem: key, caPem: deps.mtlsCaPem });
+    },
+
+    /**
+     * Preflight for probes: the key paths a rotation names are readable under PROBE_KEY_DIR (same rules and the same
+     * refusal as probeHandshake), so a bad path is refused before Apply rather than rolled back after it.
+     */
+    async checkProbeInputs(input: { newKeyPath?: string; oldKeyPath?: string }): Promise<{ checked: number }> {
+      let checked = 0;
+      for (const keyPath of [input.newKeyPath, input.oldKeyPath]) {
+        if (keyPath === undefined) continue;
+        await readProbeInputs({ keyPath }, { keyDirs: deps.probeKeyDirs ?? [] });
+        checked += 1;
+      }
+      return { checked };
     },
   };
 }

@@ -6,6 +6,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   demo: { summary: 'start everything on embedded defaults, rotate one client, print the result', load: () => import('./commands/demo') },
+  cluster: { summary: 'run a Temporal cluster on PostgreSQL without Docker: start --data-dir DIR [--port 7233]', load: () => import('./commands/cluster') },
   dev: { summary: 'run the Temporal dev server (UI on), the platform emulator and a worker until interrupted', load: () => import('./commands/dev') },
   emulator: { summary: 'run the platform emulator (architecture gateway + PKI receiver) alone', load: () => import('./commands/emulator') },
   worker: { summary: 'run a worker from environment configuration (--env-file FILE)', load: () => import('./commands/worker') },

@@ -1,7 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, sep } from 'node:path';
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { CertSourceDeps } from '../activities/cert-source';
+import type { HostRule } from '../activities/safe-fetch';
 import { AesGcmCodec, codecFromEnv } from '../codec/aes-gcm';
 import { parseDuration } from '../pins/duration';
+import { DEFAULT_EXPECTED_ISSUER, DEFAULT_MIN_REMAINING } from '../pins/policy';
 import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
 import { TASK_QUEUE } from '../contract';
 
@@ -21,6 +26,54 @@ const duration = z.string().refine((v) => {
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+const flag = z
+  .enum(['0', '1', 'true', 'false', 'yes', 'no', ''], { message: 'must be 1 or 0 (true/false)' })
+  .transform((v) => v === '1' || v === 'true' || v === 'yes')
+  .default(false);
+
+/** Where a directory the worker may read from must not be: the whole tree, or kernel and device files. */
+const FORBIDDEN_DIRS = ['/proc', '/sys', '/dev'];
+
+/**
+ * A list of directories (separated like PATH) made canonical: each must exist, be a directory and not be `/`,
+ * /proc, /sys or /dev (or below them). Symbolic links in the configured value are resolved here, once, by the
+ * operator's choice; what a workflow names later must then be below the canonical form with no link of its own.
+ */
+export function canonicalDirs(value: string): string[] {
+  const dirs: string[] = [];
+  for (const entry of value.split(delimiter).map((d) => d.trim()).filter(Boolean)) {
+    if (!isAbsolute(entry)) throw new Error(`"${entry}" is not an absolute path`);
+    let real: string;
+    try {
+      real = realpathSync(entry);
+      if (!statSync(real).isDirectory()) throw new Error('not a directory');
+    } catch (err) {
+      throw new Error(`"${entry}" is not a usable directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (real === sep || FORBIDDEN_DIRS.some((f) => real === f || real.startsWith(f + sep))) throw new Error(`"${entry}" is not allowed (it is / or a kernel or device tree)`);
+    dirs.push(real);
+  }
+  if (dirs.length === 0) throw new Error('names no directory');
+  return dirs;
+}
+
+/** `host`, `host:port`, `[v6]:port`, `*.example.com`: comma-separated; a rule without a port allows 443 only. */
+export function parseHostRules(value: string): HostRule[] {
+  const rules: HostRule[] = [];
+  for (const entry of value.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)) {
+    const m = /^(?:\[([0-9a-f:.]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(entry);
+    const host = m ? (m[1] ?? m[2]) : undefined;
+    const validName = host !== undefined && (isIP(host) !== 0 || /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(host));
+    const p = m?.[3] !== undefined ? Number(m[3]) : undefined;
+    if (!validName || (p !== undefined && (p < 1 || p > 65535))) throw new Error(`"${entry.slice(0, 80)}" is not host, host:port or *.domain`);
+    // IPv6 literals in the form URL parsing gives them (`::ffff:127.0.0.1` is `::ffff:7f00:1`), to compare equal.
+    const canonical = isIP(host!) === 6 ? new URL(`https://[${host}]/`).hostname.replace(/^\[|\]$/g, '') : host!;
+    rules.push({ host: canonical, ...(p !== undefined ? { port: p } : {}) });
+  }
+  if (rules.length === 0) throw new Error('names no host');
+  return rules;
+}
+
 export const workerEnvSchema = z
   .object({
     // Connection details (address, namespace, TLS, API key) follow @temporalio/envconfig: see src/temporal/connection.ts.
@@ -38,8 +91,8 @@ export const workerEnvSchema = z
     PKI_WEBHOOK_TOKEN: z.string().min(1),
     PKI_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
     PIN_TRUST_BUNDLE: z.string().min(1),
-    PIN_EXPECTED_ISSUER: z.string().min(1).default('GenesysCloudArchitectureCA'),
-    PIN_MIN_REMAINING: duration.default('7d'),
+    PIN_EXPECTED_ISSUER: z.string().min(1).default(DEFAULT_EXPECTED_ISSUER),
+    PIN_MIN_REMAINING: duration.default(DEFAULT_MIN_REMAINING),
     EMULATOR_ADMIN_URL: z.url().optional(),
     EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
     AUDIT_LOG_PATH: z.string().min(1).default('audit.jsonl'),
@@ -52,7 +105,24 @@ export const workerEnvSchema = z
      */
     WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(200),
     PAYLOAD_CODEC_KEY: z.string().min(1).optional(),
+    PAYLOAD_CODEC_KEY_FILE: z.string().min(1).optional(),
     PAYLOAD_CODEC_KEY_ID: z.string().min(1).max(64).optional(),
+    /** Migration switch: accept unencrypted payloads although a key is set (history from before the codec). */
+    PAYLOAD_CODEC_ALLOW_PLAINTEXT: flag,
+    /** Migration switch: decode ciphertext written before it was bound to its key id (no AAD). */
+    PAYLOAD_CODEC_ALLOW_UNBOUND: flag,
+    // What a workflow input may make the worker read (issue 13): nothing unless configured.
+    /** Directories (PATH-style list) that `file:` certificate sources may name. */
+    CERT_SOURCE_DIRS: z.string().optional(),
+    /** Hosts (comma-separated `host[:port]`, `*.domain`) that `https://` certificate sources may name. */
+    CERT_SOURCE_HOSTS: z.string().optional(),
+    /** Lets `https://` sources resolve to loopback/private/link-local addresses (a PKI manager on the LAN, tests). */
+    CERT_SOURCE_ALLOW_PRIVATE_NETWORKS: flag,
+    /** CA bundle (PEM file) that `https://` sources' server certificates must chain to; the public roots otherwise. */
+    CERT_SOURCE_CA_FILE: z.string().min(1).optional(),
+    CERT_SOURCE_TIMEOUT_MS: z.coerce.number().int().min(500).max(120_000).default(20_000),
+    /** Directories (PATH-style list) the mTLS probe's private keys may be read from. */
+    PROBE_KEY_DIR: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.GENESYS_REGION || env.GENESYS_GATEWAY_URL, {
@@ -70,6 +140,10 @@ export interface WorkerConfig {
   trustPem: string;
   mtlsCaPem?: string;
   minRemainingMs: number;
+  /** What certificate sources may reach (the emulator CA is added by buildDeps when configured). */
+  certSources: Pick<CertSourceDeps, 'allowedDirs' | 'https'>;
+  /** Canonical directories probe keys may be read from; empty: probes with keys are refused. */
+  probeKeyDirs: string[];
 }
 
 export class ConfigError extends Error {
@@ -79,10 +153,39 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadWorkerConfig(source: Record<string, string | undefined>): WorkerConfig {
+/** Secrets that may also come from a file named by `<NAME>_FILE` (Docker and Kubernetes secrets), never from argv. */
+export const FILE_SECRETS = ['GENESYS_CLIENT_SECRET', 'PKI_WEBHOOK_TOKEN', 'PKI_WEBHOOK_SECRET', 'EMULATOR_ADMIN_TOKEN'] as const;
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+
+/** Fills each secret from its `_FILE` when the variable itself is unset; problems name the `_FILE` variable. */
+export function withFileSecrets(source: Record<string, string | undefined>): { values: Record<string, string | undefined>; problems: string[] } {
+  const values = { ...source };
+  const problems: string[] = [];
+  for (const name of FILE_SECRETS) {
+    const file = source[`${name}_FILE`];
+    if (!file) continue;
+    if (source[name]) {
+      problems.push(`${name}_FILE: set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      if (!statSync(file).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+      const text = readFileSync(file, 'utf8');
+      if (text.length > MAX_SECRET_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'too large' });
+      values[name] = text.replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    }
+  }
+  return { values, problems };
+}
+
+export function loadWorkerConfig(raw: Record<string, string | undefined>): WorkerConfig {
+  const { values: source, problems: fileProblems } = withFileSecrets(raw);
   const parsed = workerEnvSchema.safeParse(source);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  if (!parsed.success || fileProblems.length > 0) {
+    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError([...fileProblems, ...issues.filter((i) => !fileProblems.some((f) => f.startsWith(`${i.split(':')[0]}_FILE:`)))]);
   }
   const env = parsed.data;
   const readPem = (name: string, path: string): string => {
@@ -102,16 +205,53 @@ export function loadWorkerConfig(source: Record<string, string | undefined>): Wo
   }
   let codec: AesGcmCodec | undefined;
   try {
-    codec = codecFromEnv({ PAYLOAD_CODEC_KEY: env.PAYLOAD_CODEC_KEY, PAYLOAD_CODEC_KEY_ID: env.PAYLOAD_CODEC_KEY_ID });
+    codec = codecFromEnv({
+      PAYLOAD_CODEC_KEY: env.PAYLOAD_CODEC_KEY,
+      PAYLOAD_CODEC_KEY_FILE: env.PAYLOAD_CODEC_KEY_FILE,
+      PAYLOAD_CODEC_KEY_ID: env.PAYLOAD_CODEC_KEY_ID,
+      PAYLOAD_CODEC_ALLOW_PLAINTEXT: env.PAYLOAD_CODEC_ALLOW_PLAINTEXT ? '1' : '0',
+      PAYLOAD_CODEC_ALLOW_UNBOUND: env.PAYLOAD_CODEC_ALLOW_UNBOUND ? '1' : '0',
+    });
   } catch (err) {
     throw new ConfigError([`PAYLOAD_CODEC_KEY: ${err instanceof Error ? err.message : String(err)}`]);
   }
+  const problems: string[] = [];
+  const attempt = <T>(name: string, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      problems.push(`${name}: ${err instanceof ConfigError ? err.problems.join('; ') : err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  };
+  const certDirs = env.CERT_SOURCE_DIRS !== undefined ? attempt('CERT_SOURCE_DIRS', () => canonicalDirs(env.CERT_SOURCE_DIRS!)) : [];
+  const hosts = env.CERT_SOURCE_HOSTS !== undefined ? attempt('CERT_SOURCE_HOSTS', () => parseHostRules(env.CERT_SOURCE_HOSTS!)) : undefined;
+  const sourceCa = env.CERT_SOURCE_CA_FILE ? attempt('CERT_SOURCE_CA_FILE', () => readPem('CERT_SOURCE_CA_FILE', env.CERT_SOURCE_CA_FILE!)) : undefined;
+  if (env.CERT_SOURCE_CA_FILE && !env.CERT_SOURCE_HOSTS) problems.push('CERT_SOURCE_CA_FILE: set CERT_SOURCE_HOSTS too (it only applies to https:// sources)');
+  const probeKeyDirs = env.PROBE_KEY_DIR !== undefined ? attempt('PROBE_KEY_DIR', () => canonicalDirs(env.PROBE_KEY_DIR!)) : [];
+  const trustPem = attempt('PIN_TRUST_BUNDLE', () => readPem('PIN_TRUST_BUNDLE', env.PIN_TRUST_BUNDLE));
+  const mtlsCaPem = env.GENESYS_MTLS_CA_FILE ? attempt('GENESYS_MTLS_CA_FILE', () => readPem('GENESYS_MTLS_CA_FILE', env.GENESYS_MTLS_CA_FILE!)) : undefined;
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => p.replace(/^(\w+): \1: /, '$1: ')));
   return {
     env,
     temporal,
     codec,
-    trustPem: readPem('PIN_TRUST_BUNDLE', env.PIN_TRUST_BUNDLE),
-    mtlsCaPem: env.GENESYS_MTLS_CA_FILE ? readPem('GENESYS_MTLS_CA_FILE', env.GENESYS_MTLS_CA_FILE) : undefined,
+    trustPem: trustPem!,
+    mtlsCaPem,
     minRemainingMs: parseDuration(env.PIN_MIN_REMAINING),
+    certSources: {
+      allowedDirs: certDirs ?? [],
+      ...(hosts
+        ? {
+            https: {
+              allowedHosts: hosts,
+              allowPrivateNetworks: env.CERT_SOURCE_ALLOW_PRIVATE_NETWORKS,
+              ...(sourceCa ? { caPem: sourceCa } : {}),
+              totalTimeoutMs: env.CERT_SOURCE_TIMEOUT_MS,
+            },
+          }
+        : {}),
+    },
+    probeKeyDirs: probeKeyDirs ?? [],
   };
 }

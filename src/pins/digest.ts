@@ -1,42 +1,22 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { CertificateError } from './errors';
 import type { CertificateInfo, Pin, PinRole } from './types';
-
-/** One DER element at `offset`: its tag, where its value starts and where it ends. */
-function derElement(der: Buffer, offset: number): { tag: number; offset: number; start: number; end: number } {
-  if (offset + 2 > der.length) throw new RangeError('DER truncated');
-  const tag = der[offset];
-  if ((tag & 0x1f) === 0x1f) throw new RangeError('multi-byte DER tag');
-  let length = der[offset + 1];
-  let start = offset + 2;
-  if (length & 0x80) {
-    const n = length & 0x7f;
-    if (n === 0 || n > 4 || start + n > der.length) throw new RangeError('bad DER length');
-    length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + der[start + i];
-    start += n;
-  }
-  if (start + length > der.length) throw new RangeError('DER truncated');
-  return { tag, offset, start, end: start + length };
-}
+import { encodedSpki } from './x509';
 
 /**
- * The SubjectPublicKeyInfo exactly as encoded in the certificate (what RFC 7469 hashes), found by
- * walking tbsCertificate: [0] version?, serialNumber, signature, issuer, validity, subject, SPKI.
- * Node's `publicKey.export()` re-encodes the key and costs as much as parsing the whole certificate.
+ * The SubjectPublicKeyInfo exactly as encoded in the certificate (what RFC 7469 hashes), as the ASN.1
+ * library reads it. Node's `publicKey.export()` re-encodes the key (explicit curve parameters come out
+ * named), so it is only the fallback for a certificate the library cannot read.
  */
 export function subjectPublicKeyInfoDer(cert: X509Certificate): Buffer {
-  const der = cert.raw;
   try {
-    const certificate = derElement(der, 0);
-    const tbs = derElement(der, certificate.start);
-    let field = derElement(der, tbs.start);
-    if (field.tag === 0xa0) field = derElement(der, field.end); // explicit version
-    for (let i = 0; i < 5; i++) field = derElement(der, field.end); // serial … subject
-    if (field.tag !== 0x30 || field.end > tbs.end) throw new RangeError('no SubjectPublicKeyInfo');
-    return der.subarray(field.offset, field.end);
+    return encodedSpki(cert);
   } catch {
-    return cert.publicKey.export({ type: 'spki', format: 'der' });
+    try {
+      return cert.publicKey.export({ type: 'spki', format: 'der' });
+    } catch {
+      throw new CertificateError('PEM_INVALID', 'certificate public key could not be read');
+    }
   }
 }
 
@@ -55,8 +35,12 @@ export function isDigest(value: unknown): value is string {
   return typeof value === 'string' && /^[A-Za-z0-9+/]{43}=$/.test(value);
 }
 
-/** Node prints names as one attribute per line; pins and reports use the one-line `CN=a, O=b` form. */
-export function oneLineName(name: string): string {
+/**
+ * Node prints names as one attribute per line; pins and reports use the one-line `CN=a, O=b` form.
+ * Node gives `undefined` for an empty name (a leaf named only in its subjectAltName): that is ''.
+ */
+export function oneLineName(name: string | undefined): string {
+  if (name === undefined) return '';
   return name
     .split('\n')
     .map((part) => part.trim())
@@ -64,7 +48,8 @@ export function oneLineName(name: string): string {
     .join(', ');
 }
 
-export function commonName(name: string): string | undefined {
+export function commonName(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
   for (const part of name.split('\n')) {
     const match = /^\s*CN=(.*)$/.exec(part);
     if (match) return match[1].trim();

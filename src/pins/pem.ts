@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { CertificateError } from './errors';
-import { certificateValidity, subjectPublicKeyInfoDer } from './digest';
+import { certificateValidity } from './digest';
 
 /** DESIGN.md §5: chains above this size are refused before any parsing. */
 export const DEFAULT_MAX_PEM_BYTES = 256 * 1024;
@@ -184,7 +184,6 @@ function parseCertificateBlock(block: PemBlock, index: number): X509Certificate 
     void cert.subject;
     void cert.issuer;
     void cert.publicKey.asymmetricKeyType;
-    subjectPublicKeyInfoDer(cert);
   } catch {
     throw invalid(`${where} has a public key Node cannot decode (unsupported algorithm?)`);
   }

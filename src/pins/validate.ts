@@ -1,14 +1,22 @@
-import type { KeyObject, X509Certificate } from 'node:crypto';
-import { certificateValidity, commonName, describeCertificate, oneLineName } from './digest';
+import type { X509Certificate } from 'node:crypto';
+import {
+  checkExtensions,
+  checkKeyStrength,
+  checkLeafUsage,
+  checkSignatureAlgorithm,
+  checkValidity,
+  PathCertificate,
+} from './checks';
+import { commonName, describeCertificate } from './digest';
 import { CertificateError, safeText, sortProblems, type Problem } from './errors';
+import { checkIdentity, type IdentityOptions } from './identity';
+import { findPath } from './path';
 import { parseCertificates } from './pem';
+import { CLIENT_AUTH_OID, DEFAULT_EXPECTED_ISSUER, MIN_EC_BITS, MIN_RSA_BITS } from './policy';
 import type { CertificateInfo } from './types';
 
-export const DEFAULT_EXPECTED_ISSUER = 'GenesysCloudArchitectureCA';
-/** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
-export const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
-export const MIN_RSA_BITS = 2048;
-export const MIN_EC_BITS = 256;
+export { CLIENT_AUTH_OID, DEFAULT_EXPECTED_ISSUER, MIN_EC_BITS, MIN_RSA_BITS };
+export type { IdentityOptions };
 /** Trust bundles may be whole CA stores, so they get more room than a client chain. */
 export const MAX_TRUST_BYTES = 4 * 1024 * 1024;
 export const MAX_TRUST_CERTIFICATES = 1000;
@@ -22,6 +30,8 @@ export interface ValidateOptions {
   at?: Date;
   /** The leaf must stay valid at least this long after `at` (EXPIRES_TOO_SOON). Default 0. */
   minRemainingMs?: number;
+  /** When given, the leaf must name this client (IDENTITY_MISMATCH). */
+  identity?: IdentityOptions;
 }
 
 export type ValidationResult =
@@ -33,97 +43,6 @@ function failure(problems: readonly Problem[]): ValidationResult {
   return { valid: false, error: errors[0], errors };
 }
 
-function nameOf(cert: X509Certificate): string {
-  return safeText(oneLineName(cert.subject) || '(empty subject)', 120);
-}
-
-function formatSpan(ms: number): string {
-  const abs = Math.abs(ms);
-  if (abs >= 86_400_000) return `${(ms / 86_400_000).toFixed(1)}d`;
-  if (abs >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)}h`;
-  return `${Math.round(ms / 1000)}s`;
-}
-
-/** CERT_NOT_YET_VALID / CERT_EXPIRED / EXPIRES_TOO_SOON for one certificate. */
-function checkValidity(cert: X509Certificate, role: string, at: Date, minRemainingMs: number): Problem[] {
-  const { notBefore, notAfter } = certificateValidity(cert);
-  const who = `${role} ${nameOf(cert)}`;
-  if (at.getTime() < notBefore.getTime()) {
-    return [{ code: 'CERT_NOT_YET_VALID', message: `${who} is not valid before ${notBefore.toISOString()}` }];
-  }
-  if (at.getTime() > notAfter.getTime()) {
-    return [{ code: 'CERT_EXPIRED', message: `${who} expired at ${notAfter.toISOString()}` }];
-  }
-  const remaining = notAfter.getTime() - at.getTime();
-  if (remaining < minRemainingMs) {
-    return [
-      {
-        code: 'EXPIRES_TOO_SOON',
-        message: `${who} expires at ${notAfter.toISOString()}, in ${formatSpan(remaining)}; at least ${formatSpan(minRemainingMs)} is required`,
-      },
-    ];
-  }
-  return [];
-}
-
-/** Bits of an EC curve from its OpenSSL short name (prime256v1, secp384r1, brainpoolP512r1, ...). */
-function curveBits(namedCurve: string | undefined): number | undefined {
-  if (namedCurve === undefined) return undefined;
-  const match = /(\d{3})/.exec(namedCurve);
-  return match ? Number(match[1]) : undefined;
-}
-
-function checkKeyStrength(cert: X509Certificate): Problem[] {
-  const key = cert.publicKey;
-  const details = key.asymmetricKeyDetails ?? {};
-  const weak = (message: string): Problem[] => [{ code: 'KEY_TOO_WEAK', message }];
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-    case 'rsa-pss':
-    case 'dsa': {
-      const bits = details.modulusLength ?? 0;
-      return bits < MIN_RSA_BITS
-        ? weak(`${key.asymmetricKeyType.toUpperCase()} key has ${bits} bits; at least ${MIN_RSA_BITS} are required`)
-        : [];
-    }
-    case 'ec': {
-      const bits = curveBits(details.namedCurve);
-      if (bits === undefined) return weak('EC key uses an unnamed or unknown curve');
-      return bits < MIN_EC_BITS
-        ? weak(`EC key on curve ${safeText(details.namedCurve ?? '', 40)} has ${bits} bits; at least ${MIN_EC_BITS} are required`)
-        : [];
-    }
-    case 'ed25519':
-    case 'ed448':
-      return [];
-    default:
-      return weak(`${safeText(String(key.asymmetricKeyType), 20)} keys cannot sign a TLS client handshake`);
-  }
-}
-
-function checkClientAuth(leaf: X509Certificate): Problem[] {
-  // Node calls the extended key usage `keyUsage`; it is undefined when the extension is absent, which
-  // for a client certificate we treat as missing clientAuth rather than "any purpose".
-  const eku = leaf.keyUsage as string[] | undefined;
-  if (eku === undefined) {
-    return [
-      {
-        code: 'EKU_MISSING_CLIENT_AUTH',
-        message: `leaf has no extended key usage extension; clientAuth (${CLIENT_AUTH_OID}) is required`,
-      },
-    ];
-  }
-  if (!eku.includes(CLIENT_AUTH_OID)) {
-    return [
-      {
-        code: 'EKU_MISSING_CLIENT_AUTH',
-        message: `leaf extended key usage does not include clientAuth (${CLIENT_AUTH_OID})`,
-      },
-    ];
-  }
-  return [];
-}
-
 function checkIssuerName(leaf: X509Certificate, expected: string): Problem[] {
   const cn = commonName(leaf.issuer);
   if (cn === expected) return [];
@@ -131,107 +50,72 @@ function checkIssuerName(leaf: X509Certificate, expected: string): Problem[] {
   return [{ code: 'ISSUER_MISMATCH', message: `leaf issuer ${found}; expected "${safeText(expected, 80)}"` }];
 }
 
-type PathResult = { ok: true; intermediates: X509Certificate[] } | { ok: false; reason: string };
+type Anchors = { anchors: PathCertificate[] } | { problem: Problem };
 
-/**
- * Looks for a signature path from `leaf` to a trust-bundle certificate, through chain certificates
- * that are CAs, allowed to sign (checkIssued: key usage and key identifiers) and whose own signature
- * verifies. Names only select candidates; every link is a real `verify()` with the issuer's key.
- * Results are memoised per certificate, so hostile chains of same-named certificates stay cheap.
- */
-class PathFinder {
-  private readonly keys = new Map<X509Certificate, KeyObject>();
-  private readonly memo = new Map<X509Certificate, PathResult>();
+/** The worker validates against one trust bundle for its whole life: its parsed form is kept (a few bundles). */
+const trustCache = new Map<string, Anchors>();
+const TRUST_CACHE_LIMIT = 4;
 
-  constructor(
-    private readonly chain: readonly X509Certificate[],
-    private readonly trust: readonly X509Certificate[],
-  ) {}
-
-  find(cert: X509Certificate): PathResult {
-    const known = this.memo.get(cert);
-    if (known) return known;
-    // A cycle (A issued by B issued by A) ends here instead of recursing.
-    this.memo.set(cert, { ok: false, reason: `${nameOf(cert)} is part of an issuer loop` });
-    const result = this.search(cert);
-    this.memo.set(cert, result);
-    return result;
-  }
-
-  private search(cert: X509Certificate): PathResult {
-    const reasons: string[] = [];
-    for (const anchor of this.trust) {
-      if (!this.names(anchor, cert)) continue;
-      if (this.verifies(cert, anchor)) return { ok: true, intermediates: [] };
-      reasons.push(`signature of ${nameOf(cert)} does not verify with the key of trusted ${nameOf(anchor)}`);
-    }
-    for (const candidate of this.chain) {
-      if (candidate === cert || !this.names(candidate, cert)) continue;
-      if (!this.verifies(cert, candidate)) {
-        reasons.push(`signature of ${nameOf(cert)} does not verify with the key of chain certificate ${nameOf(candidate)}`);
-        continue;
-      }
-      if (!candidate.ca) {
-        reasons.push(`chain certificate ${nameOf(candidate)} signed ${nameOf(cert)} but is not a CA`);
-        continue;
-      }
-      if (!cert.checkIssued(candidate)) {
-        reasons.push(`chain certificate ${nameOf(candidate)} is not allowed to sign certificates (key usage or key identifier)`);
-        continue;
-      }
-      const upper = this.find(candidate);
-      if (upper.ok) return { ok: true, intermediates: [candidate, ...upper.intermediates] };
-      reasons.push(upper.reason);
-    }
-    if (reasons.length > 0) return { ok: false, reason: reasons[0] };
-    return {
-      ok: false,
-      reason: `no certificate in the chain or the trust bundle is the issuer of ${nameOf(cert)} (${safeText(oneLineName(cert.issuer), 120)})`,
-    };
-  }
-
-  private names(issuer: X509Certificate, cert: X509Certificate): boolean {
-    return cert.issuer === issuer.subject || cert.checkIssued(issuer);
-  }
-
-  private verifies(cert: X509Certificate, issuer: X509Certificate): boolean {
-    let key = this.keys.get(issuer);
-    if (!key) {
-      key = issuer.publicKey;
-      this.keys.set(issuer, key);
-    }
-    try {
-      return cert.verify(key);
-    } catch {
-      return false;
-    }
-  }
-}
-
-function checkSignaturePath(
-  certs: readonly X509Certificate[],
-  trustPem: string | Uint8Array,
-  at: Date,
-): Problem[] {
-  let trust: X509Certificate[];
+function trustAnchors(trustPem: string | Uint8Array): Anchors {
+  const key = typeof trustPem === 'string' ? `s${trustPem}` : `b${Buffer.from(trustPem.buffer, trustPem.byteOffset, trustPem.byteLength).toString('latin1')}`;
+  const cached = trustCache.get(key);
+  if (cached) return cached;
+  let result: Anchors;
   try {
-    trust = parseCertificates(trustPem, { maxBytes: MAX_TRUST_BYTES, maxCertificates: MAX_TRUST_CERTIFICATES });
+    const certs = parseCertificates(trustPem, { maxBytes: MAX_TRUST_BYTES, maxCertificates: MAX_TRUST_CERTIFICATES });
+    const anchors: PathCertificate[] = [];
+    for (const cert of certs) {
+      try {
+        anchors.push(PathCertificate.of(cert));
+      } catch {
+        // A bundle certificate the X.509 library cannot read is no anchor; the others still are.
+      }
+    }
+    result = anchors.length > 0
+      ? { anchors }
+      : { problem: { code: 'SIGNATURE_INVALID', message: 'trust bundle has no readable certificate; no signature can be verified' } };
   } catch (err) {
     const reason = err instanceof CertificateError ? `${err.code}: ${err.message}` : 'unreadable';
-    return [{ code: 'SIGNATURE_INVALID', message: `trust bundle is unusable (${reason}); no signature can be verified` }];
+    result = { problem: { code: 'SIGNATURE_INVALID', message: `trust bundle is unusable (${reason}); no signature can be verified` } };
   }
-  const path = new PathFinder(certs, trust).find(certs[0]);
-  if (!path.ok) return [{ code: 'SIGNATURE_INVALID', message: path.reason }];
-  // Intermediates on the path must be in their validity window too; the anchor is trusted as configured.
-  return path.intermediates.flatMap((inter) => checkValidity(inter, 'intermediate', at, 0));
+  if (trustCache.size >= TRUST_CACHE_LIMIT) trustCache.delete(trustCache.keys().next().value as string);
+  trustCache.set(key, result);
+  return result;
+}
+
+/** Checks of the leaf that do not depend on the path chosen above it. */
+function leafProblems(leaf: PathCertificate, opts: ValidateOptions, at: Date, minRemainingMs: number): Problem[] {
+  return [
+    ...checkValidity(leaf, 'leaf', at, minRemainingMs),
+    ...(leaf.facts.basicConstraints?.ca
+      ? [{ code: 'CERT_IS_CA' as const, message: 'leaf is a CA certificate (basicConstraints cA TRUE); a client certificate must not be' }]
+      : []),
+    ...checkKeyStrength(leaf, 'leaf'),
+    ...checkSignatureAlgorithm(leaf, 'leaf'),
+    ...checkLeafUsage(leaf),
+    ...checkExtensions(leaf, 'leaf'),
+    ...checkIssuerName(leaf.cert, opts.expectedIssuer ?? DEFAULT_EXPECTED_ISSUER),
+    ...(opts.identity ? checkIdentity(leaf.facts, opts.identity) : []),
+  ];
+}
+
+/** Reads every certificate with the X.509 library; one it cannot read is PEM_INVALID (never a crash). */
+function readChain(certs: readonly X509Certificate[]): PathCertificate[] {
+  return certs.map((cert, i) => {
+    try {
+      return PathCertificate.of(cert);
+    } catch {
+      throw new CertificateError('PEM_INVALID', `certificate ${i + 1} does not decode as RFC 5280 X.509 (its ASN.1 could not be read)`);
+    }
+  });
 }
 
 /**
- * Validates a client certificate chain (DESIGN.md §5). Never throws for bad input: framing problems
- * (INPUT_TOO_LARGE, PRIVATE_KEY_SUPPLIED, PEM_INVALID, NOT_A_CERTIFICATE) end validation at once;
- * otherwise every check runs and every problem is reported. `error` is the first problem in this
- * fixed order: CERT_NOT_YET_VALID, CERT_EXPIRED, EXPIRES_TOO_SOON, CERT_IS_CA, KEY_TOO_WEAK,
- * EKU_MISSING_CLIENT_AUTH, ISSUER_MISMATCH, SIGNATURE_INVALID (the order of CERTIFICATE_ERROR_CODES).
+ * Validates a client certificate chain (DESIGN.md §5): RFC 5280 §6.1 path validation over every candidate
+ * path to the trust bundle, plus the client policy (leaf not a CA, clientAuth, key strength, issuer CN,
+ * optionally the client's identity). Never throws for bad input: framing problems (INPUT_TOO_LARGE,
+ * PRIVATE_KEY_SUPPLIED, PEM_INVALID, NOT_A_CERTIFICATE) end validation at once; otherwise every problem
+ * of the leaf and of the best path is reported, the headline first in the order of CERTIFICATE_ERROR_CODES.
  * Throws RangeError only for invalid options (`at` not a date, negative `minRemainingMs`).
  */
 export function validateCertificateChain(input: string | Uint8Array, opts: ValidateOptions): ValidationResult {
@@ -243,20 +127,16 @@ export function validateCertificateChain(input: string | Uint8Array, opts: Valid
   }
   try {
     const certs = parseCertificates(input);
-    const leaf = certs[0];
-    const problems: Problem[] = [
-      ...checkValidity(leaf, 'leaf', at, minRemainingMs),
-      ...(leaf.ca ? [{ code: 'CERT_IS_CA' as const, message: 'leaf is a CA certificate (basicConstraints CA:TRUE); a client certificate must not be' }] : []),
-      ...checkKeyStrength(leaf),
-      ...checkClientAuth(leaf),
-      ...checkIssuerName(leaf, opts.expectedIssuer ?? DEFAULT_EXPECTED_ISSUER),
-      ...checkSignaturePath(certs, opts.trustPem, at),
-    ];
+    const [leaf, ...chain] = readChain(certs);
+    const problems = leafProblems(leaf, opts, at, minRemainingMs);
+    const trust = trustAnchors(opts.trustPem);
+    if ('problem' in trust) problems.push(trust.problem);
+    else problems.push(...findPath(leaf, chain, trust.anchors, at).problems);
     if (problems.length > 0) return failure(problems);
     return { valid: true, certificates: certs.map(describeCertificate) };
   } catch (err) {
     if (err instanceof CertificateError) return failure(err.problems);
-    // Not expected: Node's X509 getters are exercised during parsing. Still, never throw for input.
+    // Not expected: every getter the checks use is exercised while parsing. Still, never throw for input.
     return failure([{ code: 'PEM_INVALID', message: 'certificate could not be processed' }]);
   }
 }

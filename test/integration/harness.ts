@@ -134,7 +134,8 @@ export async function startHarness(): Promise<Harness> {
       caPath,
       auditPath,
       logLevel: 'debug',
-      extra: { GENESYS_TIMEOUT_MS: '5000' },
+      // What workflow inputs may make the worker read: the run's own directory (file: sources, probe keys).
+      extra: { GENESYS_TIMEOUT_MS: '5000', CERT_SOURCE_DIRS: dir, PROBE_KEY_DIR: dir },
     }),
   );
   const { running } = await startOwnedWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });

@@ -38,7 +38,7 @@ export function rotationSuite(): void {
     );
 
     const { deliveries } = await h.admin.webhooks();
-    const mine = deliveries.filter((d) => (d.body as { clientId?: string }).clientId === id);
+    const mine = deliveries.filter((d) => (d.body as { clientId?: string } | null)?.clientId === id);
     assert.deepEqual(
       mine.map((d) => (d.body as { event: string }).event),
       ['certificate_rotation', 'rotation_finalized'],
@@ -46,7 +46,9 @@ export function rotationSuite(): void {
     for (const d of mine) {
       assert.equal(d.signatureValid, true);
       assert.equal(d.duplicate, false);
-      assert.equal(d.idempotencyKey, `pin-rotation-${id}:${(d.body as { event: string }).event}`);
+      const body = d.body as { event: string; runId: string };
+      // DESIGN.md §3: the run is in the key, so a client's next rotation is never taken for a repeat of this one.
+      assert.equal(d.idempotencyKey, `pin-rotation-${id}:${body.runId}:${body.event}`);
       assert.equal((d.body as { serviceId: string }).serviceId, 'svc-happy');
     }
 

@@ -52,7 +52,7 @@ async function assertRestored(id: string, seeded: { certificatePem: string; pins
 }
 
 function eventsFor(deliveries: Array<{ body: unknown; status: number }>, id: string): string[] {
-  return deliveries.filter((d) => (d.body as { clientId?: string }).clientId === id && d.status >= 200 && d.status < 300).map((d) => (d.body as { event: string }).event);
+  return deliveries.filter((d) => (d.body as { clientId?: string } | null)?.clientId === id && d.status >= 200 && d.status < 300).map((d) => (d.body as { event: string }).event);
 }
 
 export function sagaSuite(): void {

@@ -3,10 +3,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { repoRoot, serverConfig } from '../../src/temporal/cluster';
+import { DYNAMIC_CONFIG_PATH, POSTGRES_MAJOR, SQL_PLUGIN, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../src/temporal/versions';
 import { TASK_QUEUE, platformTaskQueue } from '../../src/contract';
 
-// The production-shaped cluster (README "Running on a cluster") is not started by the tests; this checks its
-// structure, so a broken edit fails here rather than on an operator's first `docker compose up`.
+// The compose cluster (README "Running on a cluster") is not started by the tests (no Docker engine here); this
+// checks its structure, so a broken edit fails here rather than on an operator's first `docker compose up`, and that
+// it runs what the native cluster (`pinrotate cluster start`, started by test/cluster) runs.
 const ROOT = join(__dirname, '..', '..', '..');
 const COMPOSE = join(ROOT, 'docker-compose.temporal.yml');
 
@@ -146,5 +149,36 @@ describe('docker-compose.temporal.yml', () => {
 
   test("the Web UI talks to the Temporal server's frontend", () => {
     assert.equal(env(service('temporal-ui')).TEMPORAL_ADDRESS, 'temporal:7233');
+  });
+});
+
+describe('docker-compose.temporal.yml and the native cluster are one configuration', () => {
+  const tagOf = (image: string | undefined): string => /:([^:/@]+)$/.exec(image ?? '')?.[1] ?? '';
+  const plain = (v: string): string => v.replace(/^v/, '');
+
+  test('the same Temporal server version (and admin tools built for it)', () => {
+    assert.equal(tagOf(service('temporal').image), plain(TEMPORAL_SERVER_VERSION));
+    assert.ok(tagOf(service('temporal-admin-tools').image).startsWith(`${plain(TEMPORAL_SERVER_VERSION)}-`), 'admin tools of the same server version');
+  });
+
+  test('the same Web UI version', () => {
+    assert.equal(tagOf(service('temporal-ui').image), plain(TEMPORAL_UI_VERSION));
+  });
+
+  test('the same PostgreSQL major version and SQL plugin', () => {
+    assert.equal(Number(tagOf(service('postgresql').image).split('.')[0]), POSTGRES_MAJOR);
+    assert.equal(env(service('temporal')).DB, SQL_PLUGIN);
+  });
+
+  test('the same dynamic config file', () => {
+    const temporal = service('temporal');
+    const path = env(temporal).DYNAMIC_CONFIG_FILE_PATH;
+    const inContainer = path.startsWith('/') ? path : `/etc/temporal/${path}`;
+    const mount = mounts(temporal).find((v) => v.target === inContainer);
+    assert.equal(mount?.source, `./${DYNAMIC_CONFIG_PATH}`);
+    // The native cluster's server config points at the same file.
+    const config = serverConfig({ version: 1, postgresPassword: 'x', ports: {} as never }, join(ROOT, DYNAMIC_CONFIG_PATH)) as { dynamicConfigClient: { filepath: string } };
+    assert.equal(config.dynamicConfigClient.filepath, join(ROOT, DYNAMIC_CONFIG_PATH));
+    assert.equal(repoRoot(), ROOT);
   });
 });

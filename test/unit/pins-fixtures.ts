@@ -91,7 +91,8 @@ export function forgeCert(o: ForgeCertOptions): string {
   const extensions: object[] = [
     { name: 'basicConstraints', cA: o.ca === true, critical: true },
     o.ca
-      ? { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true }
+      ? // A CA that also claims clientAuth (the CA-leaf case) can sign a handshake too: only its cA flag is wrong.
+        { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: o.eku?.clientAuth === true, critical: true }
       : { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ];

@@ -165,10 +165,11 @@ describe('validateCertificateChain: every error code', () => {
     assert.match(result.valid ? '' : result.error.message, /no certificate in the chain or the trust bundle/);
   });
 
-  it('SIGNATURE_INVALID when the signing intermediate is not a CA', () => {
+  it('NOT_A_CA when the signing intermediate is not a CA', () => {
     const result = validate(fx.leafViaNotCa + fx.notCaIntermediate.certPem, { expectedIssuer: fx.notCaIntermediate.cn });
-    assertOnly(result, 'SIGNATURE_INVALID');
-    assert.match(result.valid ? '' : result.error.message, /not a CA/);
+    assert.deepEqual(codes(result), ['NOT_A_CA', 'NOT_A_CA'], JSON.stringify(result));
+    assert.match(result.valid ? '' : result.error.message, /^intermediate CN=Pin Tests Not A CA.* cA FALSE/);
+    assert.match(result.valid ? '' : result.errors[1].message, /keyCertSign/);
   });
 
   it('CERT_EXPIRED for an expired intermediate on the path', () => {

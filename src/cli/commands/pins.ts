@@ -72,8 +72,9 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
   try {
     if (read.tooLarge) throw new CertificateError('INPUT_TOO_LARGE', tooLargeProblem(DEFAULT_MAX_PEM_BYTES).message);
     certificates = parseCertificates(read.bytes).map((cert) => certificateJson(describeCertificate(cert)));
-  } catch (err) {
-    if (!(err instanceof CertificateError)) throw err;
+  } catch (caught) {
+    // Every file gets an answer in the DESIGN.md §6 shape, even one that trips something unforeseen.
+    const err = caught instanceof CertificateError ? caught : new CertificateError('PEM_INVALID', 'certificate could not be processed');
     if (json) io.stdout.write(`${JSON.stringify({ valid: false, error: err.problem })}\n`);
     else io.stdout.write(`no certificate: ${err.code}: ${err.message}\n`);
     return 1;

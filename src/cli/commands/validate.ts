@@ -1,20 +1,21 @@
 import { parseDuration } from '../../pins/duration';
 import { DEFAULT_MAX_PEM_BYTES } from '../../pins/pem';
-import {
-  DEFAULT_EXPECTED_ISSUER,
-  MAX_TRUST_BYTES,
-  validateCertificateChain,
-  type ValidationResult,
-} from '../../pins/validate';
+import { DEFAULT_EXPECTED_ISSUER, DEFAULT_MIN_REMAINING } from '../../pins/policy';
+import { MAX_TRUST_BYTES, validateCertificateChain, type IdentityOptions, type ValidationResult } from '../../pins/validate';
 import { parse, UsageError } from '../usage';
 import { processIo, readFileBounded, tooLargeProblem, type CommandIo } from '../io';
 import { certificateJson, certificateLines, usageFailure } from './pins';
 
-const HELP = `usage: pinrotate validate FILE --trust CA.pem [--expected-issuer CN] [--at ISO] [--min-remaining 7d] [--json]
+const HELP = `usage: pinrotate validate FILE --trust CA.pem [--client ID [--client-name NAME]] [--expected-issuer CN]
+                         [--at ISO] [--min-remaining ${DEFAULT_MIN_REMAINING}] [--json]
 
-Validates a client certificate chain (leaf first) for pinning: validity at --at (default now), at least
---min-remaining left (default 0s), not a CA, RSA >= 2048 / EC >= 256 bits, clientAuth extended key usage,
-issuer CN (default ${DEFAULT_EXPECTED_ISSUER}) and a verified signature path to a --trust certificate.
+Validates a client certificate chain (leaf first) with the checks a rotation makes: RFC 5280 path validation
+to a --trust certificate over every candidate path (signatures, validity of every certificate including the
+anchor, cA flag and keyCertSign of every issuer, pathLenConstraint, no unknown critical extension, no SHA-1
+or MD5 signature, RSA >= 2048 / EC >= 256 bits / no DSA on every certificate, clientAuth on the leaf and
+not excluded by an issuer), a leaf that is not a CA, at least --min-remaining left (default
+${DEFAULT_MIN_REMAINING}, the worker's), the issuer CN (default ${DEFAULT_EXPECTED_ISSUER}) and, with --client, that the
+leaf's CN or a subjectAltName is the client id (or --client-name).
 Exit codes: 0 valid, 1 invalid (every problem is listed, the first is the headline), 2 usage.
 `;
 
@@ -23,6 +24,8 @@ const OPTIONS = {
   'expected-issuer': { type: 'string' },
   at: { type: 'string' },
   'min-remaining': { type: 'string' },
+  client: { type: 'string' },
+  'client-name': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -33,6 +36,7 @@ interface Invocation {
   expectedIssuer: string;
   at: Date;
   minRemainingMs: number;
+  identity?: IdentityOptions;
 }
 
 function parseInvocation(argv: string[]): Invocation | 'help' {
@@ -50,15 +54,16 @@ function parseInvocation(argv: string[]): Invocation | 'help' {
       throw new UsageError('--at must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z');
     }
   }
-  let minRemainingMs = 0;
-  if (values['min-remaining'] !== undefined) {
-    try {
-      minRemainingMs = parseDuration(values['min-remaining']);
-    } catch (err) {
-      throw new UsageError(`--min-remaining: ${(err as Error).message}`);
-    }
+  let minRemainingMs: number;
+  try {
+    minRemainingMs = parseDuration(values['min-remaining'] ?? DEFAULT_MIN_REMAINING);
+  } catch (err) {
+    throw new UsageError(`--min-remaining: ${(err as Error).message}`);
   }
-  return { file: positionals[0], trust: values.trust, expectedIssuer, at, minRemainingMs };
+  if (values.client !== undefined && values.client.length === 0) throw new UsageError('--client must not be empty');
+  if (values['client-name'] !== undefined && values.client === undefined) throw new UsageError('--client-name needs --client ID');
+  const identity = values.client === undefined ? undefined : { clientId: values.client, clientName: values['client-name'] || undefined };
+  return { file: positionals[0], trust: values.trust, expectedIssuer, at, minRemainingMs, identity };
 }
 
 function printResult(io: CommandIo, result: ValidationResult, json: boolean): void {
@@ -105,6 +110,7 @@ export async function run(argv: string[], io: CommandIo = processIo): Promise<nu
         expectedIssuer: inv.expectedIssuer,
         at: inv.at,
         minRemainingMs: inv.minRemainingMs,
+        identity: inv.identity,
       });
   printResult(io, result, json);
   return result.valid ? 0 : 1;

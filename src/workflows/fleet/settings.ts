@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import {
   CERT_SOURCE_PATTERN,
   CLIENT_ID_PATTERN,
@@ -53,7 +53,10 @@ export function validate(raw: FleetInput): Settings {
   const sources = [input.certSource, ...clients.map((c) => c?.certSource)].filter((s) => s !== undefined);
   if (sources.some((s) => typeof s !== 'string' || !CERT_SOURCE_PATTERN.test(s))) problems.push('certSource must be file:PATH, https://URL or emulator-ca');
   // No default source: where certificates come from is the operator's decision, never a demo CA by accident.
-  if (input.certSource === undefined && (all || clients.some((c) => c?.certSource === undefined))) problems.push('certSource is required (for the fleet, or for every listed client)');
+  const needsSource = input.certSource === undefined && (all || clients.some((c) => c?.certSource === undefined));
+  // Runs recorded before explicit-cert-source-v1 defaulted to the demo CA; they replay with that default.
+  const legacyDefault = needsSource && !patched('explicit-cert-source-v1');
+  if (needsSource && !legacyDefault) problems.push('certSource is required (for the fleet, or for every listed client)');
   const overlap = input.overlap ?? DEFAULT_FLEET_OVERLAP;
   try {
     parseDuration(overlap);
@@ -73,7 +76,7 @@ export function validate(raw: FleetInput): Settings {
     clients,
     all,
     idPrefix: input.idPrefix ?? '',
-    certSource: input.certSource ?? '',
+    certSource: input.certSource ?? (legacyDefault ? 'emulator-ca' : ''),
     concurrency,
     overlap,
     pageSize,
