@@ -71,6 +71,7 @@ const USAGE = `usage: npm run soak -- [--quick] [--minutes M] [--clients N] [--s
   --minutes M          length of the rotation window (default 15)
   --clients N          clients per policy (default 10)
   --slow K             of which deploy slower than the overlap (default 40%)
+  --lifetime S         certificate lifetime in seconds (default 200, renewed at half life); longer on a loaded machine
   --finalize-policy P  drain, time, or both side by side on one stack (default both)
   --seed S             seed of the plan (default random; printed)
   --json               print the results as JSON instead of the tables
@@ -87,6 +88,7 @@ function parseOptions(argv: string[]): SoakOptions {
       minutes: { type: 'string' },
       clients: { type: 'string' },
       slow: { type: 'string' },
+      lifetime: { type: 'string' },
       'finalize-policy': { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
@@ -108,6 +110,7 @@ function parseOptions(argv: string[]): SoakOptions {
   const quick = Boolean(values.quick);
   const clients = num(values.clients, 'clients', quick ? 4 : 10, 1);
   const policy = values['finalize-policy'] ?? 'both';
+  const lifetimeS = num(values.lifetime, 'lifetime', 200, 120);
   if (!['drain', 'time', 'both'].includes(policy)) throw new Error('--finalize-policy must be drain, time or both');
   return {
     quick,
@@ -120,13 +123,13 @@ function parseOptions(argv: string[]): SoakOptions {
     keep: Boolean(values.keep),
     // About a day a second: 200 s certificates renewed at half life. Shorter lives make the invariants depend on how
     // fast a loaded machine schedules work, not on the product.
-    lifetimeS: 200,
+    lifetimeS,
     overlap: '6s',
     drainQuiet: '3s',
     maxOverlap: '10m',
     scheduleEvery: '10s',
-    // The schedule's own safety window: the file is renewed at 100 s left, the schedule would refuse below 45 s.
-    renewWithin: '45s',
+    // The schedule's own safety window: the file is renewed at half life, the schedule would refuse below ~22%.
+    renewWithin: `${Math.round(lifetimeS * 0.225)}s`,
     fastDeployMs: 1_000,
     // Slower than the 6 s overlap: these are the clients a time-based finalize locks out.
     slowDeployMs: 14_000,
@@ -469,7 +472,8 @@ function writeWorkerEnv(dataDir: string, server: DevServer, emulator: EmulatorPr
     rateLimitPerMinute: rateLimit,
     logLevel: 'info',
     // Certificates live two minutes here: the worker's floor on remaining validity scales with them.
-    extra: { PIN_MIN_REMAINING: '30s' },
+    // The schedules' `file:` sources live in the data dir: the only directory the worker may read them from.
+    extra: { PIN_MIN_REMAINING: '30s', CERT_SOURCE_DIRS: dataDir },
   });
   const path = join(dataDir, 'worker.env');
   writeWorkerEnvFile(path, env, 'written by `npm run soak`');

@@ -5,6 +5,7 @@
  * shows: the PKI receiver processed the client's `certificate_rotation` (the pins are applied, verified and
  * announced). The calls are counted by the emulator between the fleet's start and the last client going live.
  */
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fleetWorkflowId } from '../../src/contract';
 import { startFleet } from '../../src/fleet/client';
@@ -30,7 +31,8 @@ export async function runLongOverlap(ctx: BenchContext): Promise<ScenarioResult>
   const fleetId = fleetWorkflowId(`bench-long-${suffix}`);
   const ids = clientIds(`long-${suffix}`, n);
   await seedClients(platform, ids);
-  const env = workerEnv(temporal, platform, { taskQueue, rateLimitPerMinute: limit, logLevel: ctx.logLevel, auditPath: `${temporal.dir}/audit-${taskQueue}.jsonl` });
+  // The `file:` source's directory is the only one the worker may read certificates from.
+  const env = { ...workerEnv(temporal, platform, { taskQueue, rateLimitPerMinute: limit, logLevel: ctx.logLevel, auditPath: `${temporal.dir}/audit-${taskQueue}.jsonl` }), CERT_SOURCE_DIRS: dirname(platform.nextPath) };
   const worker = await startWorkerProcess(temporal, env, { tuning: ctx.tuning, log: ctx.log });
   const certSource = ctx.certSource === 'file' ? `file:${platform.nextPath}` : 'emulator-ca';
   const idSet = new Set(ids);
