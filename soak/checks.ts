@@ -101,6 +101,8 @@ export function checkExpiredPins(polls: number, pinsSeen: number, expired: reado
  * Every rotation reaches the outcome its situation implies. In this soak every situation (platform 503s, resets and
  * 429s, PKI outages shorter than the retry budget, slow deployers) implies `finalized`; a scheduled run ends
  * `no_op` (certificate current), `rotation_started` (renewed at the source) or `skipped` (a rotation still draining),
+ * and a rotation started from an assessment made before the previous rotation finalized the same certificate ends
+ * `refused` ALREADY_PINNED (nothing changed),
  * never `refused` or `failed`. Every client must have rotated at least `minRotations` times.
  */
 export function checkOutcomes(clients: readonly SoakClient[], runs: readonly ObservedRun[], minRotations: number): CheckResult & { rotations: number; finalized: number; byScheduled: Record<string, number>; perClientMin: number } {
@@ -109,12 +111,15 @@ export function checkOutcomes(clients: readonly SoakClient[], runs: readonly Obs
   const mine = runs.filter((r) => ids.has(r.clientId));
   const rotations = mine.filter((r) => r.type === 'pinRotation');
   let finalized = 0;
+  let alreadyPinned = 0;
   for (const r of rotations) {
     if (r.status !== 'COMPLETED' || !r.rotation) {
       violations.push(`${r.workflowId} run ${r.runId}: ended ${r.status}${r.status === 'RUNNING' ? ' (still running after the wind-down)' : ''}, expected a completed finalized rotation`);
       continue;
     }
     if (r.rotation.status === 'finalized') finalized += 1;
+    // A scheduled run that assessed before the previous rotation finalized the same certificate: nothing to do.
+    else if (r.rotation.status === 'refused' && r.rotation.error?.code === 'ALREADY_PINNED') alreadyPinned += 1;
     else violations.push(`${r.workflowId} run ${r.runId}: ${r.rotation.status}${r.rotation.error ? ` (${r.rotation.error.code}: ${r.rotation.error.message})` : ''}, expected finalized`);
   }
   const byScheduled: Record<string, number> = {};
@@ -138,7 +143,7 @@ export function checkOutcomes(clients: readonly SoakClient[], runs: readonly Obs
     checked: mine.length,
     unit: 'runs (rotations and scheduled checks)',
     violations,
-    figure: `${finalized}/${rotations.length} rotations finalized (≥ ${Number.isFinite(perClientMin) ? perClientMin : 0} per client); scheduled ${Object.entries(byScheduled)
+    figure: `${finalized}/${rotations.length} rotations finalized${alreadyPinned ? `, ${alreadyPinned} refused ALREADY_PINNED (a stale scheduled assessment)` : ''} (≥ ${Number.isFinite(perClientMin) ? perClientMin : 0} per client); scheduled ${Object.entries(byScheduled)
       .sort()
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
