@@ -63,7 +63,7 @@ export function summarizeProfile(path: string, top = 12): Array<{ function: stri
 }
 
 /** Self time by origin (our code, each package, node, native/GC/idle), in percent. */
-export function profileByOrigin(path: string): Array<{ origin: string; selfPct: number }> {
+export function profileByOrigin(path: string, top = 12): Array<{ origin: string; selfPct: number }> {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const total = profile.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0) || 1;
   const by = new Map<string, number>();
@@ -74,6 +74,6 @@ export function profileByOrigin(path: string): Array<{ origin: string; selfPct: 
   }
   return [...by.entries()]
     .sort((a, b) => b[1] - a[1])
-    .slice(0, 12)
+    .slice(0, top)
     .map(([o, hits]) => ({ origin: o, selfPct: Math.round((hits / total) * 1000) / 10 }));
 }

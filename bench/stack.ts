@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { EmulatorAdmin, startEmulator, type EmulatorHandle } from '../src/emulator';
@@ -127,7 +127,8 @@ export function workerEnv(temporal: Temporal, p: Platform, opts: { taskQueue: st
     caPath: p.caPath,
     auditPath: opts.auditPath,
     // Always written, 0 included: the bench compares paced and unpaced runs.
-    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute) },
+    // CERT_SOURCE_DIRS: the worker reads `file:` sources only below it (the next certificate lives there).
+    extra: { PLATFORM_RATE_LIMIT_PER_MINUTE: String(opts.rateLimitPerMinute), CERT_SOURCE_DIRS: dirname(p.nextPath) },
     logLevel: opts.logLevel,
     metricsPort: opts.metricsPort,
   });
@@ -172,11 +173,11 @@ export function workerNodeOptions(): string {
 export async function startWorkerProcess(
   temporal: Temporal,
   env: Record<string, string>,
-  opts: { tuning?: WorkerTuning; cpuProfDir?: string; log: Log },
+  opts: { tuning?: WorkerTuning; cpuProfDir?: string; steadyProfileDir?: string; log: Log },
 ): Promise<WorkerProcess> {
   const metricsPort = Number(env.METRICS_PORT) || (await freePort());
   const child = fork(require.resolve('./worker-process'), [], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, METRICS_PORT: String(metricsPort), BENCH_BUNDLE_PATH: temporal.bundlePath, BENCH_WORKER_TUNING: JSON.stringify(opts.tuning ?? {}) },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, METRICS_PORT: String(metricsPort), BENCH_BUNDLE_PATH: temporal.bundlePath, BENCH_WORKER_TUNING: JSON.stringify(opts.tuning ?? {}), ...(opts.steadyProfileDir ? { BENCH_STEADY_PROFILE_DIR: opts.steadyProfileDir } : {}) },
     execArgv: ['--expose-gc', ...workerNodeOptions().split(/\s+/).filter(Boolean), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

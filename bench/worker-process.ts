@@ -3,6 +3,9 @@
  * the bench's prebuilt workflow bundle and optional tuning. Samples its own RSS every 100 ms and answers the
  * parent's `reset` / `usage` / `stop` messages over IPC.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { loadWorkerConfig } from '../src/config/worker-config';
 import { createLogger } from '../src/logging';
 import { createWorker, type WorkerTuning } from '../src/worker';
@@ -27,7 +30,18 @@ async function main(): Promise<void> {
     return mem;
   };
   const sampler = setInterval(sample, 100);
-  process.on('message', (m: { type: string }) => {
+  // BENCH_STEADY_PROFILE_DIR: the main thread profiled over the measurement window only (reset → usage), so start-up
+  // and warm-up do not dilute it.
+  const profileDir = process.env.BENCH_STEADY_PROFILE_DIR;
+  let session: Session | undefined;
+  process.on('message', async (m: { type: string }) => {
+    if (m.type === 'reset' && profileDir) {
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 500 });
+      await session.post('Profiler.start');
+    }
     if (m.type === 'reset') {
       peakRss = process.memoryUsage().rss;
       peakHeap = process.memoryUsage().heapUsed;
@@ -41,6 +55,13 @@ async function main(): Promise<void> {
       gc?.();
       const after = process.memoryUsage();
       send({ type: 'usage', peakRss, peakHeapUsed: peakHeap, rss: mem.rss, heapUsed: mem.heapUsed, rssAfterGc: after.rss, heapAfterGc: after.heapUsed, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000 });
+      if (session) {
+        // After the usage is sent: writing the profile is not the rotations' CPU.
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(join(profileDir!, `steady-main-${process.pid}.cpuprofile`), JSON.stringify(profile));
+        session.disconnect();
+        session = undefined;
+      }
     } else if (m.type === 'stop') {
       running.shutdown();
     }

@@ -25,7 +25,7 @@ import { connectClient, queryStatus, RotationAlreadyRunningError, signalRotation
 import { ensureTemporalCli } from '../src/temporal/cli-binary';
 import { startDevServer, type DevServer, type DevServerOptions } from '../src/temporal/dev-server';
 import { freePort } from '../src/temporal/net';
-import { rotationWorkflowId, TASK_QUEUE, type RotationInput, type RotationResult } from '../src/contract';
+import { rotationResultOfFailure, rotationWorkflowId, TASK_QUEUE, type RotationInput, type RotationResult } from '../src/contract';
 import { checkAudit, checkOutcomes, checkPlatform, checkWebhooks, EXPECTED_OUTCOME, type ObservedRotation, type PlannedRotation, type RotationKind, type Violation } from './checks';
 import { LossyProxy } from './lossy-proxy';
 import { startEmulatorProcess, WorkerSupervisor, type EmulatorProcess } from './processes';
@@ -463,7 +463,14 @@ async function waitForTerminal(client: Client, planned: PlannedRotation[], deadl
         const handle = client.workflow.getHandle(r.workflowId);
         const d = await handle.describe();
         if (d.status.name === 'RUNNING' || d.status.name === 'CONTINUED_AS_NEW') continue;
-        const result = d.status.name === 'COMPLETED' ? ((await client.workflow.getHandle(r.workflowId, d.runId).result()) as RotationResult) : undefined;
+        // A failed rotation fails its workflow and carries its result in the failure details.
+        const result =
+          d.status.name === 'COMPLETED' || d.status.name === 'FAILED'
+            ? await client.workflow
+                .getHandle(r.workflowId, d.runId)
+                .result()
+                .then((x) => x as RotationResult, (e: unknown) => rotationResultOfFailure(e))
+            : undefined;
         observed.set(r.clientId, { ...r, executionStatus: d.status.name, runId: d.runId, result });
       } catch {
         // The server may be restarting: ask again next round.

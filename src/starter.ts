@@ -9,11 +9,13 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { certificateBlocksOnly } from './activities/cert-source';
 import { codecFromEnv } from './codec/aes-gcm';
-import { temporalTargetFrom } from './temporal/connection';
+import { probeAddress, temporalTargetFrom, TemporalUnreachableError } from './temporal/connection';
 import type { pinRotation } from './workflows/rotation';
 import {
+  rotationResultOfFailure,
   approveSignal,
   approveUpdate,
   certificateIssuedSignal,
@@ -21,6 +23,7 @@ import {
   finalizeNowUpdate,
   rollbackSignal,
   rollbackUpdate,
+  rotationSummary,
   rotationWorkflowId,
   statusQuery,
   TASK_QUEUE,
@@ -44,7 +47,16 @@ export interface ClientOptions {
 
 export async function connectClient(opts: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
   const target = temporalTargetFrom(env, opts);
-  const connection = await Connection.connect({ ...(target.connectionOptions as ConnectionOptions), connectTimeout: 10_000 });
+  const address = String(target.connectionOptions.address);
+  // A wrong address fails fast and named (refused, unknown host, no answer), not after a 10 s gRPC deadline.
+  const unreachable = await probeAddress(address, 3000);
+  if (unreachable) throw new TemporalUnreachableError(address, unreachable);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...(target.connectionOptions as ConnectionOptions), connectTimeout: 5_000 });
+  } catch (err) {
+    throw new TemporalUnreachableError(address, err instanceof Error ? err.message : String(err));
+  }
   // With PAYLOAD_CODEC_KEY set, what this client sends and reads is encrypted like the worker's payloads.
   const codec = codecFromEnv(env);
   return new Client({ connection, namespace: target.namespace, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });
@@ -66,7 +78,7 @@ export async function startRotation(client: Client, input: RotationInput, taskQu
       args: [input],
       // One rotation per client at a time, whoever starts it; a finished one may be followed by a new one.
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      staticSummary: `Pin rotation of ${input.clientId}${input.dryRun ? ' (dry run)' : ''}`,
+      ...rotationSummary(input, { by: 'cli' }),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw new RotationAlreadyRunningError(workflowId);
@@ -93,18 +105,30 @@ export function resultFromStatus(s: RotationStatus): RotationResult {
     serviceId: s.serviceId,
     phase: s.phase,
     error: s.lastError,
+    warnings: s.warnings ?? [],
+    ...(s.pinMatch ? { pinMatch: s.pinMatch } : {}),
   };
 }
+
+/** Phases in which the new pins are live and the old primary is still pinned as fallback. */
+const LIVE_PHASES: readonly string[] = ['overlap', 'draining'];
 
 /**
  * Waits for the rotation to end, or (with `untilOverlap`) only until the new pins are live and the overlap
  * window runs, which is reported as `rotated`. Polls the status query; the workflow's own result wins a race.
+ *
+ * `handle.result()` is a long poll the server holds open for up to 20 s; when the status poll answers first, that
+ * call is aborted here, or it keeps the channel (and the process) alive after the connection is closed.
  */
 export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>, opts: { untilOverlap: boolean; pollMs?: number; onStatus?: (s: RotationStatus) => void }): Promise<RotationResult> {
   let done = false;
-  const final = handle.result().then(
+  const abort = new AbortController();
+  const final = handle.client.withAbortSignal(abort.signal, () => handle.result()).then(
     (result) => result,
     async (err) => {
+      // A failed rotation carries its result in the failure (DESIGN.md §4 Outcomes).
+      const failed = rotationResultOfFailure(err);
+      if (failed) return failed;
       // Cancelled or terminated: the status query still tells what the saga did.
       if (err instanceof WorkflowFailedError) {
         try {
@@ -119,10 +143,11 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
   final.finally(() => {
     done = true;
   }).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
   const poll = async (): Promise<RotationResult | undefined> => {
     let lastPhase = '';
     while (!done) {
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+      await new Promise((r) => (timer = setTimeout(r, opts.pollMs ?? 500)));
       if (done) return undefined;
       try {
         const s = await queryStatus(handle);
@@ -130,16 +155,33 @@ export async function waitForRotation(handle: WorkflowHandle<typeof pinRotation>
           lastPhase = s.phase;
           opts.onStatus?.(s);
         }
-        if (opts.untilOverlap && s.phase === 'overlap') return { ...resultFromStatus(s), status: 'rotated' };
+        if (opts.untilOverlap && LIVE_PHASES.includes(s.phase)) return { ...resultFromStatus(s), status: 'rotated' };
       } catch {
         // The workflow may not have run its first task yet; keep polling.
       }
     }
     return undefined;
   };
-  const first = await Promise.race([final, poll()]);
-  if (first) return first;
-  return final;
+  try {
+    const first = await Promise.race([final, poll()]);
+    if (first) return first;
+    return await final;
+  } finally {
+    done = true;
+    if (timer) clearTimeout(timer);
+    abort.abort();
+  }
+}
+
+/** The input the running rotation was started with (first history event), decoded like any payload; undefined if unreadable. */
+export async function rotationStartInput(client: Client, handle: WorkflowHandle): Promise<RotationInput | undefined> {
+  try {
+    const history = await handle.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    return await decodeFromPayloadsAtIndex<RotationInput>(client.workflow.options.loadedDataConverter, 0, started?.input?.payloads);
+  } catch {
+    return undefined;
+  }
 }
 
 export async function describeRotation(client: Client, clientId: string) {
@@ -175,6 +217,8 @@ export async function announceCertificate(
     args: [{ clientId: opts.clientId, certificatePem: '', ...(opts.serviceId ? { serviceId: opts.serviceId } : {}), ...(opts.overlap ? { overlap: opts.overlap } : {}), ...(opts.retry ? { retry: opts.retry } : {}) }],
     signal: certificateIssuedSignal,
     signalArgs: [{ certificatePem, ...(opts.serviceId ? { serviceId: opts.serviceId } : {}) }],
+    // Only when this call starts the rotation does the summary apply (a running one keeps its own).
+    ...rotationSummary({ clientId: opts.clientId, serviceId: opts.serviceId, overlap: opts.overlap }, { by: 'upstream', via: 'signal-with-start' }),
   });
 }
 

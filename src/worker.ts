@@ -41,7 +41,8 @@ export function buildDeps(config: WorkerConfig, metrics?: RotationMetrics): Acti
     ),
     pki: new PkiWebhookClient({ url: env.PKI_WEBHOOK_URL, token: env.PKI_WEBHOOK_TOKEN, secret: env.PKI_WEBHOOK_SECRET }),
     audit: new JsonlAuditSink(env.AUDIT_LOG_PATH),
-    certificates: { trustPem: config.trustPem, expectedIssuer: env.PIN_EXPECTED_ISSUER, minRemainingMs: config.minRemainingMs },
+    certificates: { trustPem: config.trustPem, expectedIssuer: env.PIN_EXPECTED_ISSUER, minRemainingMs: config.minRemainingMs, identityMap: config.identityMap },
+    approvers: config.approvers,
     mtlsUrl: env.GENESYS_MTLS_URL,
     mtlsCaPem: config.mtlsCaPem,
     metrics,
@@ -59,16 +60,18 @@ export function withActivityLogging<T extends Record<string, (...args: never[]) 
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
       const info = Context.current().info;
-      const log = logger.child({ workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activity: info.activityType, attempt: info.attempt });
+      // The child logger (its bindings are serialised and redacted) is made only when a line will be written.
+      let child: pino.Logger | undefined;
+      const log = (): pino.Logger => (child ??= logger.child({ workflowId: info.workflowExecution?.workflowId, runId: info.workflowExecution?.runId, activity: info.activityType, attempt: info.attempt }));
       const started = Date.now();
-      log.debug('activity started');
+      if (logger.isLevelEnabled('debug')) log().debug('activity started');
       try {
         const result = await fn(...args);
-        log.info({ ms: Date.now() - started }, 'activity completed');
+        if (logger.isLevelEnabled('info')) log().info({ ms: Date.now() - started }, 'activity completed');
         return result;
       } catch (err) {
         const e = err as { name?: string; type?: string; message?: string; nonRetryable?: boolean };
-        log.warn({ ms: Date.now() - started, error: { type: e.type ?? e.name, message: e.message, nonRetryable: e.nonRetryable ?? false } }, 'activity failed');
+        log().warn({ ms: Date.now() - started, error: { type: e.type ?? e.name, message: e.message, nonRetryable: e.nonRetryable ?? false } }, 'activity failed');
         throw err;
       }
     };

@@ -10,6 +10,10 @@ export interface AuditRecord {
   workflowId: string;
   runId: string;
   pins: Pin[];
+  /** Who asked: a verified id (signed start request) or `unverified:…`, `schedule:…`, `fleet:…` (DESIGN.md §4 Approval). */
+  requester?: string | null;
+  /** Who approved, when an approval was required and given. */
+  approver?: string | null;
   latencyMs: number;
   /** Measured from handshakes since Apply (DESIGN.md §4); null when there was no traffic (older records: a number). */
   pinMatchRate: number | null;

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { Failure, sameChain } from '../contract';
+import { Failure, sameChain, type TrustedKey } from '../contract';
 import { FailureType, PlatformError, toFailure } from '../genesys/errors';
 import type { OAuthClientState, PlatformPort } from '../genesys/types';
 import { pinFromInfo } from '../pins/digest';
@@ -25,6 +25,8 @@ export interface CertificatePolicy {
   trustPem: string;
   expectedIssuer: string;
   minRemainingMs: number;
+  /** CERT_IDENTITY_MAP: further names a client's leaf may carry (its id and platform name always count). */
+  identityMap?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface ActivityDeps {
@@ -40,6 +42,8 @@ export interface ActivityDeps {
   metrics?: RotationMetrics;
   /** Where scheduled and fleet rotations get new certificates (`file:`, `https://`, `emulator-ca`). */
   certSources?: CertSourceDeps;
+  /** APPROVER_KEYS: the Ed25519 public keys approvals and signed start requests are verified with. */
+  approvers?: readonly TrustedKey[];
   /** Canonical directories probe keys (and probe certificate files) may be read from (PROBE_KEY_DIR). */
   probeKeyDirs?: readonly string[];
 }
@@ -100,12 +104,26 @@ export function createActivities(deps: ActivityDeps) {
       return client;
     },
 
-    async validateCertificate(input: { certificatePem: string }): Promise<ValidatedCertificate> {
+    /**
+     * Path validation (DESIGN.md §5) and, given the client, IDENTITY_MISMATCH: the leaf must name the client id,
+     * its platform name or a name CERT_IDENTITY_MAP allows for it. Runs recorded before the binding carry no clientId.
+     */
+    async validateCertificate(input: { certificatePem: string; clientId?: string; clientName?: string }): Promise<ValidatedCertificate> {
+      const clientId = typeof input.clientId === 'string' && input.clientId !== '' ? input.clientId : undefined;
       const result = validateCertificateChain(input.certificatePem, {
         trustPem: deps.certificates.trustPem,
         expectedIssuer: deps.certificates.expectedIssuer,
         minRemainingMs: deps.certificates.minRemainingMs,
         at: clock(),
+        ...(clientId
+          ? {
+              identity: {
+                clientId,
+                ...(typeof input.clientName === 'string' && input.clientName !== '' ? { clientName: input.clientName } : {}),
+                allowedNames: Object.hasOwn(deps.certificates.identityMap ?? {}, clientId) ? deps.certificates.identityMap![clientId] : [],
+              },
+            }
+          : {}),
       });
       if (!result.valid) {
         throw ApplicationFailure.create({
@@ -193,6 +211,11 @@ export function createActivities(deps: ActivityDeps) {
     /** The gateway's handshake counts since Apply for the drain decision and the pin match rate (no chains). */
     async readHandshakes(input: HandshakeReadingInput): Promise<HandshakeReading> {
       return readHandshakes(deps.platform, deps.metrics, input);
+    },
+
+    /** The approver keys this worker trusts, public halves only (they may sit in workflow history). */
+    async trustedApprovers(): Promise<TrustedKey[]> {
+      return (deps.approvers ?? []).map((k) => ({ id: k.id, publicKey: k.publicKey }));
     },
 
     async notifyPki(body: PkiEventBody): Promise<{ status: number }> {

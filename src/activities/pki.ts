@@ -19,6 +19,9 @@ export interface PkiEventBody {
   workflowId: string;
   runId: string;
   latencyMs: number;
+  /** Who asked for the rotation and who approved it (DESIGN.md §4 Approval), when known. */
+  requester?: string;
+  approver?: string;
   /** Set once by the workflow; the signature timestamp derives from it, so every retry signs the same bytes. */
   occurredAt: string;
 }

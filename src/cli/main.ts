@@ -15,6 +15,7 @@ const COMMANDS: Record<string, Command> = {
   approve: { summary: 'approve a rotation waiting for approval: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.approve })) },
   rollback: { summary: 'roll a rotation back to the previous pins: --client ID [--reason TEXT]', load: () => import('./commands/signal').then((m) => ({ run: m.rollback })) },
   finalize: { summary: 'end the overlap window now and finalize: --client ID', load: () => import('./commands/signal').then((m) => ({ run: m.finalize })) },
+  terminate: { summary: 'terminate a rotation that cannot make progress, with an audit record: --client ID --reason TEXT', load: () => import('./commands/terminate') },
   schedule: { summary: 'Temporal Schedules of rotations: create|list|describe|pause|unpause|trigger|delete', load: () => import('./commands/schedule') },
   fleet: { summary: 'rotate many clients with bounded concurrency: [--clients FILE|--all] --concurrency N [--wait]', load: () => import('./commands/fleet') },
   'codec-server': { summary: 'serve the payload codec (PAYLOAD_CODEC_KEY) to the Temporal UI: [--port 8081]', load: () => import('./commands/codec-server') },

@@ -36,6 +36,12 @@ export function formatPins(pins: Pin[], indent = '  '): string {
     .join('\n');
 }
 
+/** `CODE: message`, without saying the code twice when the message already starts with it. */
+export function errorLine(error: { code: string; message: string }): string {
+  const message = error.message.startsWith(`${error.code}: `) ? error.message.slice(error.code.length + 2) : error.message;
+  return `${safeText(error.code)}: ${safeText(message)}`;
+}
+
 export function printResult(result: RotationResult, json: boolean): void {
   if (json) {
     process.stdout.write(`${safeJson(result)}\n`);
@@ -50,8 +56,10 @@ export function printResult(result: RotationResult, json: boolean): void {
   if (result.pinMatchRate !== null) lines.push(`pin match rate: ${safeText(result.pinMatchRate)}`);
   if (result.latencyMs !== null) lines.push(`latency: ${safeText(result.latencyMs)} ms`);
   if (result.error) {
-    lines.push(`error: ${safeText(result.error.code)}: ${safeText(result.error.message)}`);
-    for (const p of result.error.problems ?? []) lines.push(`  - ${safeText(p.code)}: ${safeText(p.message)}`);
+    lines.push(`error: ${errorLine(result.error)}`);
+    const headline = result.error.message;
+    // The headline is the first problem: the bullets list the others, not it again.
+    for (const p of (result.error.problems ?? []).filter((p, i) => !(i === 0 && headline.includes(p.message)))) lines.push(`  - ${safeText(p.code)}: ${safeText(p.message)}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -50,17 +50,20 @@ const TEMPORAL_FLAGS = `  --address HOST:PORT     Temporal frontend (default $TE
  * main.ts prints it; it lists exactly the flags that module parses.
  */
 export const COMMAND_HELP: Record<string, string> = {
-  approve: `usage: pinrotate approve --client ID [--by NAME] [--json]
+  approve: `usage: pinrotate approve --client ID --key FILE --approver ID [--json]
 
 Approves the rotation of client ID that waits for approval (started with \`rotate --approve-required\`).
-Check what is approved first: \`pinrotate status --client ID\`.
+Check what is approved first: \`pinrotate status --client ID\`. The approval is signed here with your Ed25519
+private key over the run, its planned pins and its requester; the worker verifies it against APPROVER_KEYS
+and refuses it (exit 1, nothing recorded) when it does not verify, is stale, or you requested the rotation.
 
   --client ID             the client whose rotation to approve (required)
-  --by NAME               who approves (default $USER)
-  --json                  print {"clientId","signal","sent"} (and "error" when not sent)
+  --key FILE              your Ed25519 private key, PEM (read here; it never leaves this process)
+  --approver ID           your id in the worker's APPROVER_KEYS
+  --json                  print {"clientId","action","accepted"} (and "reason"/"error" when refused)
 ${TEMPORAL_FLAGS}
 
-Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
+Exit codes: 0 accepted, 1 no running rotation or refused, 2 usage.
 `,
   rollback: `usage: pinrotate rollback --client ID [--reason TEXT] [--json]
 
@@ -74,13 +77,16 @@ ${TEMPORAL_FLAGS}
 
 Exit codes: 0 sent, 1 no running rotation or refused, 2 usage.
 `,
-  finalize: `usage: pinrotate finalize --client ID [--json]
+  finalize: `usage: pinrotate finalize --client ID [--force] [--reason TEXT] [--json]
 
 Ends the overlap window of client ID's rotation now: the fallback pin (the old certificate) is dropped and the
 rotation finalizes. Integration clients still presenting the old certificate are refused from then on;
 \`pinrotate status --client ID\` shows whether any still do.
 
   --client ID             the client whose rotation to finalize (required)
+  --force                 finalize although the gateway's telemetry shows the old certificate still in use
+                          (within drainQuiet); without it such a finalize is refused with the reason
+  --reason TEXT           why the overlap is cut short
   --json                  print {"clientId","signal","sent"} (and "error" when not sent)
 ${TEMPORAL_FLAGS}
 

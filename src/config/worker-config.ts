@@ -1,14 +1,15 @@
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, sep } from 'node:path';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join, sep } from 'node:path';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { CertSourceDeps } from '../activities/cert-source';
 import type { HostRule } from '../activities/safe-fetch';
+import { hexOfPublicKey } from '../approvals/keys';
 import { AesGcmCodec, codecFromEnv } from '../codec/aes-gcm';
 import { parseDuration } from '../pins/duration';
 import { DEFAULT_EXPECTED_ISSUER, DEFAULT_MIN_REMAINING } from '../pins/policy';
 import { temporalTargetFrom, type TemporalTarget } from '../temporal/connection';
-import { TASK_QUEUE } from '../contract';
+import { isClientId, PRINCIPAL_ID_PATTERN, TASK_QUEUE, type TrustedKey } from '../contract';
 
 /**
  * Worker configuration, read and validated once at start. Every problem is reported with the variable's name,
@@ -124,6 +125,9 @@ export const workerEnvSchema = z
     /** Directories (PATH-style list) the mTLS probe's private keys may be read from. */
     PROBE_KEY_DIR: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // Trust boundaries (DESIGN.md §4 Approval, §5 IDENTITY_MISMATCH); see approverKeysFrom and identityMapFrom.
+    APPROVER_KEYS: z.string().min(1).optional(),
+    CERT_IDENTITY_MAP: z.string().min(1).optional(),
   })
   .refine((env) => env.GENESYS_REGION || env.GENESYS_GATEWAY_URL, {
     message: 'set GENESYS_REGION (e.g. mypurecloud.ie) or GENESYS_GATEWAY_URL (an org gateway or the emulator)',
@@ -140,6 +144,10 @@ export interface WorkerConfig {
   trustPem: string;
   mtlsCaPem?: string;
   minRemainingMs: number;
+  /** APPROVER_KEYS: Ed25519 public keys by approver id; empty means no approval can be given. */
+  approvers: TrustedKey[];
+  /** CERT_IDENTITY_MAP: client id → further names its leaf may carry. */
+  identityMap: Record<string, string[]>;
   /** What certificate sources may reach (the emulator CA is added by buildDeps when configured). */
   certSources: Pick<CertSourceDeps, 'allowedDirs' | 'https'>;
   /** Canonical directories probe keys may be read from; empty: probes with keys are refused. */
@@ -180,11 +188,20 @@ export function withFileSecrets(source: Record<string, string | undefined>): { v
   return { values, problems };
 }
 
+/** zod's default texts ("Invalid input: expected string, received undefined") say what the schema saw, not what to do. */
+function issueText(issue: { code: string; message: string; path: PropertyKey[] }): string {
+  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
+    const name = String(issue.path[0] ?? '');
+    return (FILE_SECRETS as readonly string[]).includes(name) ? `not set (set ${name} or ${name}_FILE)` : 'not set (required)';
+  }
+  return issue.message;
+}
+
 export function loadWorkerConfig(raw: Record<string, string | undefined>): WorkerConfig {
   const { values: source, problems: fileProblems } = withFileSecrets(raw);
   const parsed = workerEnvSchema.safeParse(source);
   if (!parsed.success || fileProblems.length > 0) {
-    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${issueText(i)}`);
     throw new ConfigError([...fileProblems, ...issues.filter((i) => !fileProblems.some((f) => f.startsWith(`${i.split(':')[0]}_FILE:`)))]);
   }
   const env = parsed.data;
@@ -239,6 +256,8 @@ export function loadWorkerConfig(raw: Record<string, string | undefined>): Worke
     trustPem: trustPem!,
     mtlsCaPem,
     minRemainingMs: parseDuration(env.PIN_MIN_REMAINING),
+    approvers: env.APPROVER_KEYS ? approverKeysFrom(env.APPROVER_KEYS) : [],
+    identityMap: env.CERT_IDENTITY_MAP ? identityMapFrom(env.CERT_IDENTITY_MAP) : {},
     certSources: {
       allowedDirs: certDirs ?? [],
       ...(hosts
@@ -254,4 +273,62 @@ export function loadWorkerConfig(raw: Record<string, string | undefined>): Worke
     },
     probeKeyDirs: probeKeyDirs ?? [],
   };
+}
+
+/**
+ * APPROVER_KEYS: a directory of `<approver-id>.pem` Ed25519 public keys (other files ignored), or a JSON file
+ * `{"<approver-id>": "<PEM or 64-hex public key>"}`. Ids follow PRINCIPAL_ID_PATTERN.
+ */
+export function approverKeysFrom(path: string): TrustedKey[] {
+  const problems: string[] = [];
+  const entries: Array<[string, string]> = [];
+  try {
+    if (statSync(path).isDirectory()) {
+      for (const name of readdirSync(path).sort()) {
+        if (name.endsWith('.pem')) entries.push([name.slice(0, -4), readFileSync(join(path, name), 'utf8')]);
+      }
+    } else {
+      const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('must be a JSON object {"approver-id": "public key"}');
+      for (const [id, key] of Object.entries(parsed)) entries.push([id, typeof key === 'string' ? key : '']);
+    }
+  } catch (err) {
+    throw new ConfigError([`APPROVER_KEYS: cannot use ${path}: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  const keys: TrustedKey[] = [];
+  for (const [id, text] of entries) {
+    if (!PRINCIPAL_ID_PATTERN.test(id)) {
+      problems.push(`APPROVER_KEYS: approver id ${JSON.stringify(id.slice(0, 40))} must match ${PRINCIPAL_ID_PATTERN}`);
+      continue;
+    }
+    try {
+      keys.push({ id, publicKey: hexOfPublicKey(text) });
+    } catch (err) {
+      problems.push(`APPROVER_KEYS: the key of ${id} ${err instanceof Error ? err.message.replace(/^error:\s*/i, '') : 'is unreadable'}`);
+    }
+  }
+  if (keys.length === 0 && problems.length === 0) problems.push(`APPROVER_KEYS: ${path} holds no approver key`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return keys;
+}
+
+/** CERT_IDENTITY_MAP: JSON (inline, or a file path) `{"<clientId>": ["name the leaf may carry", …]}`. */
+export function identityMapFrom(value: string): Record<string, string[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.trim().startsWith('{') ? value : readFileSync(value, 'utf8'));
+  } catch (err) {
+    throw new ConfigError([`CERT_IDENTITY_MAP: not JSON (inline or a file): ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(['CERT_IDENTITY_MAP: must be a JSON object {"clientId": ["name", …]}']);
+  const problems: string[] = [];
+  const map: Record<string, string[]> = {};
+  for (const [clientId, names] of Object.entries(parsed)) {
+    if (!isClientId(clientId)) problems.push(`CERT_IDENTITY_MAP: ${JSON.stringify(String(clientId).slice(0, 40))} is not a client id`);
+    else if (!Array.isArray(names) || names.length > 32 || !names.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 256)) {
+      problems.push(`CERT_IDENTITY_MAP: ${clientId} must map to a list of at most 32 names of 1-256 characters`);
+    } else map[clientId] = names as string[];
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return map;
 }

@@ -7,3 +7,5 @@ export * from './rotation';
 export * from './fleet';
 export * from './schedule';
 export * from './chain';
+export * from './summary';
+export * from './approval';

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { SignedApproval } from './approval';
 import type { FleetProgress } from './fleet';
 import type { RotationOutcome, RotationPhase, RotationStatus } from './rotation';
 
@@ -12,7 +13,9 @@ import type { RotationOutcome, RotationPhase, RotationStatus } from './rotation'
 // Typed as required; handlers still accept none (the UI and the HTTP API may send no payload).
 
 export interface ApproveArgs {
-  /** Who approves, as the operator states it. */
+  /** The approval signed by an approver key the worker trusts (`pinrotate approve --key FILE --approver ID`). */
+  approval?: SignedApproval;
+  /** Self-asserted name: ignored by runs that verify approvals; kept for runs recorded before (they replay with it). */
   by?: string;
 }
 

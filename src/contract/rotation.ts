@@ -1,4 +1,5 @@
 import type { CertificateInfo, Pin } from '../pins/types';
+import type { RequesterIdentity, SignedStartRequest } from './approval';
 
 /** The rotation's input, state and result: shared by the workflow, the worker and every client (CLI, UI, upstream). */
 
@@ -16,6 +17,10 @@ export interface RotationInput {
   approval?: { required: boolean; timeout?: string };
   /** Paths on the worker to private keys for mTLS probes; the keys themselves never enter the workflow. */
   probe?: { newKeyPath?: string; oldKeyPath?: string; oldCertificatePath?: string };
+  // Requester (DESIGN.md §4 Approval): a start request signed with a key of the worker's APPROVER_KEYS makes the
+  // requester verified; otherwise `requestedBy` is recorded as `unverified:<requestedBy>`.
+  request?: SignedStartRequest;
+  requestedBy?: string;
   /** Retry tuning for platform calls (tests keep these tiny). */
   retry?: { initialInterval?: string; maximumInterval?: string; maximumAttempts?: number };
   // Drain-aware finalize (DESIGN.md §4 Overlap and drain).
@@ -115,10 +120,13 @@ export interface RotationStatus {
   latencyMs: number | null;
   attempts: Record<string, number>;
   lastError: RotationError | null;
-  timestamps: Partial<Record<RotationPhase | 'started' | 'applied' | 'finalized' | 'rolledBack' | 'ended', string>>;
+  /** `live`: when the new pins went live and a fleet parent was told (it frees the slot then). */
+  timestamps: Partial<Record<RotationPhase | 'started' | 'applied' | 'live' | 'finalized' | 'rolledBack' | 'ended', string>>;
   overlapEndsAt?: string;
-  /** Who approved (once approved). */
-  approval?: { by: string; at: string };
+  /** Who approved (once approved); `verified` when the approval's signature was checked against APPROVER_KEYS. */
+  approval?: { by: string; at: string; verified?: boolean };
+  /** Who asked for this rotation (DESIGN.md §4 Approval). */
+  requester?: RequesterIdentity;
   /** Operator actions refused because they did not fit the rotation's state (signals cannot answer; this does). */
   refusedActions: RefusedAction[];
   /** Overlap and drain (once live). */

@@ -16,7 +16,8 @@ export function progressLine(p: FleetProgress, now: number = Date.now(), width =
   const notOk = p.byStatus.failed + p.byStatus.rolled_back + p.byStatus.refused;
   const parts = [
     `[${bar}] ${p.done}/${total}${p.totalFinal ? '' : '+'}`,
-    `running ${p.running}`,
+    `going live ${p.running}`,
+    `live ${p.live ?? 0}`,
     `finalized ${p.byStatus.finalized}`,
     p.byStatus.rotated ? `rotated ${p.byStatus.rotated}` : '',
     p.byStatus.dry_run ? `dry run ${p.byStatus.dry_run}` : '',
@@ -25,13 +26,22 @@ export function progressLine(p: FleetProgress, now: number = Date.now(), width =
     p.state !== 'running' ? p.state : '',
     p.runs > 1 ? `run ${p.runs}` : '',
     seconds(Math.max(0, now - Date.parse(p.startedAt))),
+    etaText(p, now),
   ];
   return parts.filter(Boolean).join('  ');
 }
 
+/** The estimate of when every client is live (from the fleet's own rate so far). */
+function etaText(p: FleetProgress, now: number): string {
+  if (!p.etaLive) return '';
+  const at = Date.parse(p.etaLive);
+  const pending = p.queued + p.running;
+  return pending === 0 ? `all live after ${seconds(Math.max(0, at - Date.parse(p.startedAt)))}` : `all live in ~${seconds(Math.max(0, at - now))}`;
+}
+
 /** What makes a progress line worth printing again off a TTY (elapsed time alone does not). */
 function keyOf(p: FleetProgress): string {
-  return JSON.stringify([p.done, p.running, p.total, p.byStatus, p.state, p.runs]);
+  return JSON.stringify([p.done, p.running, p.live, p.total, p.byStatus, p.state, p.runs]);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort, waitFor } from './net';
 import { SEARCH_ATTRIBUTES } from '../contract';
+import { ensurePrivateDir, restrictFile } from '../config/private-files';
 
 /**
  * Runs `temporal server start-dev` as a child process (SQLite file, UI on) for `pinrotate dev` and `demo`.
@@ -48,7 +48,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (opts.dbFilename) {
-    mkdirSync(dirname(opts.dbFilename), { recursive: true });
+    ensurePrivateDir(dirname(opts.dbFilename));
     args.push('--db-filename', opts.dbFilename);
   }
   if (namespace !== 'default') args.push('--namespace', namespace);
@@ -96,6 +96,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     child.kill('SIGKILL');
     throw err;
   }
+
+  // The SQLite files hold every rotation's history (inputs, results): owner-only, like the rest of the data directory.
+  if (opts.dbFilename) for (const suffix of ['', '-wal', '-shm']) restrictFile(`${opts.dbFilename}${suffix}`);
 
   return {
     address,

@@ -2,3 +2,4 @@
 export { pinRotation } from './rotation';
 export * from './scheduled';
 export * from './fleet';
+export { rotationTerminated } from './terminated';

@@ -7,7 +7,7 @@ import { run as fleetCli } from '../../src/cli/commands/fleet';
 import type { CommandIo } from '../../src/cli/io';
 import { startFleet, queryProgress, waitForFleet } from '../../src/fleet/client';
 import { parseClientsFile } from '../../src/fleet/clients-file';
-import { fleetWorkflowId, type FleetInput, type FleetSummary } from '../../src/contract';
+import { finalizeNowUpdate, fleetWorkflowId, statusQuery, type FleetInput, type FleetSummary } from '../../src/contract';
 import { startRotation, signalRotation, waitForRotation } from '../../src/starter';
 import { rotationWorkflowId } from '../../src/contract';
 import { FAST_RETRY, harness, seedClient } from './harness';
@@ -51,14 +51,20 @@ async function runFleet(name: string, input: FleetInput): Promise<{ summary: Fle
   return { summary: outcome.summary, workflowId: handle.workflowId, firstRunId: handle.firstExecutionRunId };
 }
 
-/** Most executions open at once, from the server's own start and close times of each child. */
+/**
+ * Most children holding a slot at once: from the server's start time of each child to the time it went live
+ * (its status' `timestamps.live`, when it told the fleet), or its close when it never went live.
+ */
 async function maxOverlap(workflowIds: string[]): Promise<number> {
   const h = harness();
   const edges: Array<[number, number]> = [];
   for (const id of workflowIds) {
-    const d = await h.client.workflow.getHandle(id).describe();
-    assert.ok(d.closeTime, `${id} closed`);
-    edges.push([d.startTime.getTime(), +1], [d.closeTime.getTime(), -1]);
+    const handle = h.client.workflow.getHandle(id);
+    const d = await handle.describe();
+    const live = (await handle.query(statusQuery)).timestamps.live;
+    const freed = live ? Date.parse(live) : d.closeTime?.getTime();
+    assert.ok(freed, `${id} went live or closed`);
+    edges.push([d.startTime.getTime(), +1], [freed, -1]);
   }
   // A close and a start at the same instant: the close counts first (the slot was freed).
   edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -235,5 +241,80 @@ export function fleetSuite(): void {
     assert.equal(progress.done, 7);
     assert.equal(progress.byStatus.finalized, 7);
     assert.equal(progress.runs, 3);
+  });
+
+  test('a fleet of 6 at concurrency 2 with a 60 s overlap is entirely live within 25 s, followed to finalize; fleet status answers by id', T, async () => {
+    const h = harness();
+    const ids = Array.from({ length: 6 }, (_, i) => `fleet-live-${i + 1}`);
+    const seeded = await seedMany(ids);
+    const started = Date.now();
+    const handle = await startFleet(
+      h.client,
+      { retry: FAST_RETRY, certSource: 'emulator-ca', clients: ids.map((clientId) => ({ clientId })), concurrency: 2, overlap: '60s' },
+      { taskQueue: h.taskQueue, workflowId: fleetWorkflowId('all-live') },
+    );
+    recordedWorkflowIds.push(handle.workflowId);
+    let progress = await queryProgress(handle).catch(() => undefined);
+    while (!progress || progress.live < 6) {
+      assert.ok(Date.now() - started < 60_000, `not all live after 60 s: ${JSON.stringify(progress)}`);
+      await new Promise((r) => setTimeout(r, 100));
+      progress = await queryProgress(handle).catch(() => progress);
+    }
+    const allLiveMs = Date.now() - started;
+    process.stderr.write(`[fleet] 6 clients, concurrency 2, overlap 60s: all live after ${(allLiveMs / 1000).toFixed(1)} s\n`);
+    assert.ok(allLiveMs < 25_000, `all live within 25 s (took ${allLiveMs} ms)`);
+    assert.equal(progress.wentLive, 6);
+    assert.equal(progress.running, 0);
+    assert.equal(progress.done, 0, 'live children are followed, not done');
+    assert.ok(progress.etaLive, 'an estimate once children go live');
+    for (const id of ids) {
+      const pins = (await h.admin.getClient(id)).pins;
+      assert.deepEqual(pins.map((p) => p.role), ['primary', 'fallback'], `${id} live with its fallback`);
+      assert.equal(pins[1].sha256Spki, seeded.get(id));
+    }
+    // Slots were held only until live: never more than 2 children going live at once.
+    assert.ok((await maxOverlap(ids.map(rotationWorkflowId))) <= 2);
+
+    // Followed by id from another process's point of view: `fleet status --fleet NAME`.
+    const io = collector();
+    const code = await fleetCli(['status', '--fleet', 'all-live', '--json', '--address', h.env.address], io);
+    assert.equal(code, 0, io.err());
+    const shown = JSON.parse(io.out()) as { live: number; finalized: number; workflowStatus: string };
+    assert.equal(shown.workflowStatus, 'RUNNING');
+    assert.equal(shown.live, 6);
+
+    // The operators end the overlaps early (no field traffic: no force needed); the fleet sees each finalize.
+    for (const id of ids) await h.client.workflow.getHandle(rotationWorkflowId(id)).executeUpdate(finalizeNowUpdate, { args: [{ reason: 'test' }] });
+    const outcome = await waitForFleet(handle, { pollMs: 100 });
+    assert.equal(outcome.end, 'completed', outcome.error);
+    assert.equal(outcome.summary?.byStatus.finalized, 6, JSON.stringify(outcome.summary?.failures));
+    assert.equal(outcome.summary?.finalized, 6);
+    assert.equal(outcome.summary?.live, 0);
+    for (const id of ids) await assertRotated(id, seeded.get(id)!);
+  });
+
+  test('fleet cancel --fleet stops a fleet started without --wait: its live children restore their clients', T, async () => {
+    const h = harness();
+    const ids = ['fleet-cancel-1', 'fleet-cancel-2'];
+    const seeded = await seedMany(ids);
+    const handle = await startFleet(
+      h.client,
+      { retry: FAST_RETRY, certSource: 'emulator-ca', clients: ids.map((clientId) => ({ clientId })), concurrency: 2, overlap: '1h' },
+      { taskQueue: h.taskQueue, workflowId: fleetWorkflowId('to-cancel') },
+    );
+    recordedWorkflowIds.push(handle.workflowId);
+    for (let p = await queryProgress(handle).catch(() => undefined); !p || p.live < 2; p = await queryProgress(handle).catch(() => undefined)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const io = collector();
+    assert.equal(await fleetCli(['cancel', '--fleet', 'to-cancel', '--address', h.env.address], io), 0, io.err());
+    const outcome = await waitForFleet(handle, { pollMs: 100 });
+    assert.equal(outcome.end, 'cancelled');
+    for (const id of ids) {
+      const result = await h.client.workflow.getHandle(rotationWorkflowId(id)).result().catch((e: unknown) => e);
+      void result;
+      const pins = (await h.admin.getClient(id)).pins;
+      assert.deepEqual(pins.map((p) => [p.role, p.sha256Spki]), [['primary', seeded.get(id)]], `${id} restored`);
+    }
   });
 }

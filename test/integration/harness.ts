@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -19,6 +19,12 @@ import { freePort } from '../../src/temporal/net';
 import { createLogger } from '../../src/logging';
 import { createWorker } from '../../src/worker';
 import type { AuditRecord } from '../../src/activities/audit';
+import { newApproverKey } from '../../src/approvals/sign';
+
+/** Approver keys the harness worker trusts (APPROVER_KEYS): tests sign approvals with these; `mallory` is not trusted. */
+export const testApprovers = { alice: newApproverKey(), bob: newApproverKey(), mallory: newApproverKey() };
+/** CERT_IDENTITY_MAP of the harness worker: this client's leaf may name the service instead of the client. */
+export const MAPPED_CLIENT = { clientId: 'hostile-mapped', name: 'mapped-service.example' };
 
 /**
  * One real Temporal dev server, one workflow bundle, one emulator and one worker for the whole integration run
@@ -125,6 +131,10 @@ export async function startHarness(): Promise<Harness> {
   await admin.createClient({ id: 'it-worker', name: 'integration worker', secret, mtlsRequired: false });
   const taskQueue = `it-${randomBytes(4).toString('hex')}`;
   const auditPath = join(dir, 'audit.jsonl');
+  const approverDir = join(dir, 'approvers');
+  mkdirSync(approverDir);
+  writeFileSync(join(approverDir, 'alice.pem'), testApprovers.alice.publicKeyPem);
+  writeFileSync(join(approverDir, 'bob.pem'), testApprovers.bob.publicKeyPem);
   const config = loadWorkerConfig(
     localWorkerEnv({
       temporal: { address: env.address, taskQueue },
@@ -135,7 +145,13 @@ export async function startHarness(): Promise<Harness> {
       auditPath,
       logLevel: 'debug',
       // What workflow inputs may make the worker read: the run's own directory (file: sources, probe keys).
-      extra: { GENESYS_TIMEOUT_MS: '5000', CERT_SOURCE_DIRS: dir, PROBE_KEY_DIR: dir },
+      extra: {
+        GENESYS_TIMEOUT_MS: '5000',
+        CERT_SOURCE_DIRS: dir,
+        PROBE_KEY_DIR: dir,
+        APPROVER_KEYS: approverDir,
+        CERT_IDENTITY_MAP: JSON.stringify({ [MAPPED_CLIENT.clientId]: [MAPPED_CLIENT.name] }),
+      },
     }),
   );
   const { running } = await startOwnedWorker({ config, connection: env.nativeConnection, workflowBundle: bundle, logger });

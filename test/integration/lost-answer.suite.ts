@@ -18,6 +18,8 @@ function losingAnswers(platform: PlatformPort, lose: (n: number) => boolean): Pl
   return {
     getClient: (id) => platform.getClient(id),
     listClients: platform.listClients?.bind(platform),
+    // The drain decision reads the gateway's telemetry: without it a rotation keeps its fallback pin.
+    getHandshakes: platform.getHandshakes?.bind(platform),
     async patchClient(id, patch) {
       const result = await platform.patchClient(id, patch);
       patches += 1;
@@ -33,6 +35,8 @@ function racedOnce(platform: PlatformPort): PlatformPort {
   return {
     getClient: (id) => platform.getClient(id),
     listClients: platform.listClients?.bind(platform),
+    // The drain decision reads the gateway's telemetry: without it a rotation keeps its fallback pin.
+    getHandshakes: platform.getHandshakes?.bind(platform),
     async patchClient(id, patch) {
       if (!raced) {
         raced = true;

@@ -6,8 +6,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { RotationAlreadyRunningError, queryStatus, rotationHandle, signalRotation, startRotation, waitForRotation } from '../../src/starter';
 import type { EmulatorStats } from '../../src/emulator/types';
 import type { RotationInput, RotationResult } from '../../src/contract';
-import { RotationStatusKey } from '../../src/contract';
-import { auditRecords, FAST_RETRY, harness, issue, seedClient } from './harness';
+import { RotationStatusKey, rotationResultOfFailure } from '../../src/contract';
+import { approvalFor } from '../../src/approvals/sign';
+import { auditRecords, FAST_RETRY, harness, issue, seedClient, testApprovers } from './harness';
 
 /** Workflow ids of every rotation these suites ran, for the replay test. */
 export const recordedWorkflowIds: string[] = [];
@@ -183,7 +184,7 @@ export function sagaSuite(): void {
       await new Promise((r) => setTimeout(r, 100));
     }
     await assertUnchanged(id, seeded, before.version);
-    await signalRotation(h.client, id, 'approve', { by: 'test' });
+    await signalRotation(h.client, id, 'approve', { approval: approvalFor(await queryStatus(handle), 'alice', testApprovers.alice.key) });
     const approved = await handle.result();
     assert.equal(approved.status, 'finalized');
   });
@@ -323,7 +324,13 @@ export function sagaSuite(): void {
     const theirs = await seedClient(id);
     const theirVersion = (await h.admin.getClient(id)).version;
     await signalRotation(h.client, id, 'rollback', { reason: 'test' });
-    const result = await handle.result();
+    // A failed rotation fails its workflow, carrying its result in the failure details.
+    const failure = await handle.result().then(
+      () => assert.fail('a failed rotation must fail its workflow'),
+      (e: unknown) => e,
+    );
+    assert.ok(failure instanceof WorkflowFailedError);
+    const result = rotationResultOfFailure(failure)!;
     assert.equal(result.status, 'failed');
     assert.equal(result.error?.code, 'COMPENSATION_FAILED');
     assert.match(result.error?.message ?? '', /another writer/);

@@ -7,7 +7,9 @@ import { startRotation, waitForRotation } from '../../src/starter';
 import type { RotationResult } from '../../src/contract';
 import { rotationWorkflowId, WORKFLOW_TYPE } from '../../src/contract';
 import { FAST_RETRY, harness, issue, seedClient } from './harness';
+import { waitFor } from '../../src/temporal/net';
 import { recordedWorkflowIds } from './saga.suite';
+import { certificatesOnly } from '../../src/pins/certificates-only';
 
 // What an operator does in the Temporal Web UI (2.42.1, served by the dev server), driven by Debian's chromium.
 const CHROMIUM = '/usr/bin/chromium';
@@ -64,6 +66,63 @@ function workflowLink(page: Page, workflowId: string): Locator {
 }
 
 export function uiSuite(): void {
+  test('a failed rotation reads Failed in the workflow list, with RotationStatus failed and readable current details', T, async () => {
+    const h = harness();
+    const id = 'ui-failed';
+    await seedClient(id);
+    const next = await issue(id);
+    // Two stale-version answers in a row: re-planned once, then the rotation gives up (outcome failed, nothing written).
+    await h.admin.addFault({ method: 'PATCH', pathPrefix: `/api/v2/oauth/clients/${id}`, status: 409, times: 2 });
+    const handle = await startRotation(h.client, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY }, h.taskQueue);
+    recordedWorkflowIds.push(handle.workflowId);
+    const result = await waitForRotation(handle, { untilOverlap: false, pollMs: 100 });
+    assert.equal(result.status, 'failed', JSON.stringify(result.error));
+    // DESIGN.md §4 Outcomes: a failed rotation fails the workflow, so Temporal (and its UI) count it as failed.
+    assert.equal((await handle.describe()).status.name, 'FAILED');
+
+    await withPage('failed', async (page) => {
+      const query = encodeURIComponent(`ClientId="${id}"`);
+      const row = page.locator('tr').filter({ has: workflowLink(page, handle.workflowId) });
+      await loadUntilVisible(page, `${h.uiUrl}/namespaces/default/workflows?query=${query}`, row.filter({ hasText: 'Failed' }), 60_000);
+      assert.doesNotMatch(await row.innerText(), /Completed/);
+      // The summary names the client and how it was started, in the list's own words.
+      await page.screenshot({ path: join(artifactsDir(), 'ui-failed-list.png'), fullPage: true });
+
+      // Filtering by the outcome works too: what a saved view with RotationStatus as a column is built on.
+      const byStatus = encodeURIComponent(`RotationStatus="failed" AND ClientId="${id}"`);
+      await loadUntilVisible(page, `${h.uiUrl}/namespaces/default/workflows?query=${byStatus}`, row, 60_000);
+
+      await workflowLink(page, handle.workflowId).first().click();
+      await page.waitForURL((url) => url.pathname.endsWith(`/${handle.firstExecutionRunId}/history`));
+      const main = page.locator('main');
+      await main.getByText('Failed', { exact: true }).first().waitFor();
+      await main.getByText(`Pin rotation of ${id}`).first().waitFor();
+      // Current details (the User Metadata tab; the UI renders markdown in a sandboxed frame): the rotation's last
+      // words, whole: the last line is the error a reader acts on, and nothing is cut off by the panel.
+      await main.getByText('User Metadata', { exact: true }).first().click();
+      await main.getByText('Current Details', { exact: true }).first().waitFor();
+      const want = `last error: ${result.error?.code}`;
+      let fit: { text: string; scroll: number; view: number } | undefined;
+      await waitFor(async () => {
+        for (const frame of page.frames()) {
+          const seen = await frame
+            .evaluate<{ text: string; scroll: number; view: number }>(`({ text: document.body ? document.body.innerText : '', scroll: document.documentElement.scrollHeight, view: window.innerHeight })`)
+            .catch(() => undefined);
+          if (seen?.text.includes(want)) fit = seen;
+        }
+        return fit !== undefined;
+      }, 'the current details to show the last error', 15_000, 250);
+      assert.ok(fit && fit.scroll <= fit.view + 2, `current details cut off: ${fit?.scroll} px of text in a ${fit?.view} px panel`);
+      await page.screenshot({ path: join(artifactsDir(), 'ui-failed-details.png'), fullPage: true });
+
+      await main.getByText('Search Attributes', { exact: true }).first().click();
+      const attributes = main.locator('.cm-content').filter({ hasText: '"RotationStatus"' });
+      await attributes.waitFor();
+      assert.match(await attributes.innerText(), /"RotationStatus":\s*"failed"/);
+    });
+  });
+
+
   test('a finished rotation is found in the Web UI by ClientId and shows Completed and RotationStatus finalized', T, async () => {
     const h = harness();
     const id = 'ui-list';
@@ -86,7 +145,7 @@ export function uiSuite(): void {
       assert.match(rowText, new RegExp(WORKFLOW_TYPE));
       assert.match(rowText, new RegExp(handle.firstExecutionRunId));
       // The ClientId filter is what found it: no other client's rotation is listed.
-      assert.equal(await page.locator('tr').filter({ has: page.locator('a[href*="/workflows/pin-rotation%2F"]') }).count(), 1);
+      assert.equal(await page.locator('tr').filter({ has: page.locator('a[href*="/workflows/pin-rotation-"]') }).count(), 1);
 
       await workflowLink(page, handle.workflowId).first().click();
       await page.waitForURL((url) => url.pathname.endsWith(`/${handle.firstExecutionRunId}/history`));
@@ -150,6 +209,7 @@ export function uiSuite(): void {
       client.pins.map((p) => [p.role, p.sha256Spki, p.sha256Certificate]),
       [['primary', next.info.sha256Spki, next.info.sha256Certificate]],
     );
-    assert.equal(client.certificateChain.trim(), next.certificatePem.trim());
+    // The platform holds the input's certificate blocks re-framed (DESIGN.md §4 Bounds): same certificates, LF lines.
+    assert.equal(client.certificateChain, certificatesOnly(next.certificatePem).pem);
   });
 }

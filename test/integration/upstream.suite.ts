@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CertificateError } from '../../src/pins/errors';
 import { announceCertificate, queryStatus, signalRotation, startRotation, waitForRotation } from '../../src/starter';
-import { FAST_RETRY, harness, issue, seedClient } from './harness';
+import { approvalFor } from '../../src/approvals/sign';
+import { statusQuery } from '../../src/contract';
+import { FAST_RETRY, harness, issue, seedClient, testApprovers } from './harness';
 import { recordedWorkflowIds } from './saga.suite';
 
 const T = { timeout: 120_000 };
@@ -150,10 +152,12 @@ export function upstreamSuite(): void {
     assert.equal((await status()).phase, 'awaiting_approval');
     assert.equal((await h.admin.getClient(id)).version, 1, 'nothing written before the approval');
 
-    const approved = await update('approve', 'approve-1', { by: 'alice' });
+    const unsigned = await update('approve', 'approve-0', { by: 'alice' });
+    assert.match(unsigned.outcome.failure?.message ?? '', /must be signed/);
+    const approved = await update('approve', 'approve-1', { approval: approvalFor(await handle.query(statusQuery), 'alice', testApprovers.alice.key) });
     assert.deepEqual(approved.outcome.success, [{ accepted: true, action: 'approve', phase: 'awaiting_approval' }]);
     await waitForPhase(handle, 'overlap');
-    const twice = await update('approve', 'approve-2', { by: 'bob' });
+    const twice = await update('approve', 'approve-2', { approval: approvalFor(await handle.query(statusQuery), 'bob', testApprovers.bob.key) });
     assert.match(twice.outcome.failure?.message ?? '', /already approved by alice/);
     // The overlap is kept: the refused finalize was not remembered.
     const live = await h.admin.getClient(id);

@@ -67,7 +67,7 @@ describe('pinrotate help and version', () => {
 
   test('approve, rollback and finalize answer --help, -h and help <command> with their flags', async () => {
     const expected: Record<string, RegExp[]> = {
-      approve: [/^usage: pinrotate approve --client ID/, /--by NAME/, /pinrotate status --client ID/],
+      approve: [/^usage: pinrotate approve --client ID/, /--key FILE/, /pinrotate status --client ID/],
       rollback: [/^usage: pinrotate rollback --client ID/, /--reason TEXT/, /rolled_back/],
       finalize: [/^usage: pinrotate finalize --client ID/, /fallback pin/],
     };

@@ -18,6 +18,9 @@ export function populatedMetrics(now = Date.now()): RotationMetrics {
   m.recordPlatformResponse('GET', undefined);
   m.tokenGrants.inc();
   m.daysToExpiry.set({ client_id: 'alpha' }, 9.5);
+  // A rotation's own telemetry reading on this worker (src/activities/telemetry.ts).
+  m.rotationPinMatchRatio.set({ client_id: 'gamma' }, 0.98);
+  m.rotationDraining.set({ client_id: 'gamma' }, 1);
   m.recordInventory({
     takenAt: new Date(now),
     validForSeconds: 7200,

@@ -94,6 +94,8 @@ test('the populated registry exposes every metric of docs/metrics.md in valid te
     pinrotate_rotation_approval_deadline_timestamp_seconds: ['gauge', ['client_id']],
     pinrotate_drain_at_max_overlap: ['gauge', ['client_id']],
     pinrotate_pin_match_ratio: ['gauge', ['client_id']],
+    pinrotate_rotation_pin_match_ratio: ['gauge', ['client_id']],
+    pinrotate_rotation_draining: ['gauge', ['client_id']],
     pinrotate_rotations_awaiting_approval: ['gauge', []],
     pinrotate_rotations_draining: ['gauge', []],
     pinrotate_rotations_failed_last_day: ['gauge', []],

@@ -9,6 +9,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { FailureType, PlatformError } from '../../src/genesys/errors';
+import { hexOfPublicKey } from '../../src/approvals/keys';
+import { approvalFor, newApproverKey } from '../../src/approvals/sign';
 import {
   approveSignal,
   approveUpdate,
@@ -192,25 +194,43 @@ describe('rotation workflow with fake activities', { skip: cli ? false : 'no Tem
 
   test('operator actions that do not fit the state are refused with a reason, and the rotation keeps waiting', async () => {
     const world = fakeWorld();
+    const alice = newApproverKey();
+    const mallory = newApproverKey();
+    world.deps.approvers = [
+      { id: 'alice', publicKey: hexOfPublicKey(alice.publicKeyPem) },
+      { id: 'mallory', publicKey: hexOfPublicKey(mallory.publicKeyPem) },
+    ];
     const { next } = seedRotatable(world, 'checked-actions');
     const id = 'checked-actions';
     const outcome = await withWorkers(world, async (tq) => {
-      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1h', approval: { required: true, timeout: '1h' }, retry: FAST_RETRY });
-      await phaseReached(handle, 'awaiting_approval');
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '1h', approval: { required: true, timeout: '1h' }, requestedBy: 'mallory', retry: FAST_RETRY });
+      const waiting = await phaseReached(handle, 'awaiting_approval');
+      assert.deepEqual(waiting.requester, { id: 'unverified:mallory', verified: false });
+      // Unsigned, self-approved, forged and wrongly bound approvals are refused and never recorded.
+      assert.match(await refusal(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] })), /must be signed/);
+      assert.match(await refusal(handle.executeUpdate(approveUpdate, { args: [{ approval: approvalFor(waiting, 'mallory', mallory.key) }] })), /four eyes/);
+      const forged = approvalFor(waiting, 'alice', mallory.key);
+      assert.match(await refusal(handle.executeUpdate(approveUpdate, { args: [{ approval: forged }] })), /does not verify/);
+      const otherPins = approvalFor({ ...waiting, plannedPins: waiting.pinsBefore }, 'alice', alice.key);
+      assert.match(await refusal(handle.executeUpdate(approveUpdate, { args: [{ approval: otherPins }] })), /other pins/);
+      const otherRun = approvalFor({ ...waiting, runId: 'another-run' }, 'alice', alice.key);
+      assert.match(await refusal(handle.executeUpdate(approveUpdate, { args: [{ approval: otherRun }] })), /another rotation run/);
+      assert.equal((await handle.query(statusQuery)).approval, undefined);
       const early = await refusal(handle.executeUpdate(finalizeNowUpdate, { args: [{}] }));
       assert.match(early, /finalizeNow is valid only once the new pins are live.*awaiting_approval/);
       const still = await handle.query(statusQuery);
       assert.equal(still.phase, 'awaiting_approval');
       assert.equal(world.platform.patches.length, 0, 'nothing written before the approval');
 
-      const accepted = await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      const accepted = await handle.executeUpdate(approveUpdate, { args: [{ approval: approvalFor(waiting, 'alice', alice.key) }] });
       assert.deepEqual(accepted, { accepted: true, action: 'approve', phase: 'awaiting_approval' });
-      const twice = await refusal(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] }));
+      const twice = await refusal(handle.executeUpdate(approveUpdate, { args: [{ approval: approvalFor(waiting, 'alice', alice.key) }] }));
       assert.match(twice, /already approved by alice/);
 
       // The overlap is kept: the early finalize was not remembered.
       const live = await phaseReached(handle, 'overlap');
       assert.equal(live.approval?.by, 'alice');
+      assert.equal(live.approval?.verified, true);
       // A signal cannot answer: a refused one is ignored and listed in the status.
       await handle.signal(approveSignal, { by: 'mallory' });
       for (let i = 0; i < 100 && (await handle.query(statusQuery)).refusedActions.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -226,6 +246,8 @@ describe('rotation workflow with fake activities', { skip: cli ? false : 'no Tem
     });
     assert.equal(outcome.status, 'finalized', JSON.stringify(outcome.error));
     assert.deepEqual(world.pki.events.map((e) => e.event), ['certificate_rotation', 'rotation_finalized']);
+    assert.deepEqual(world.pki.events.map((e) => [e.requester, e.approver]), [['unverified:mallory', 'alice'], ['unverified:mallory', 'alice']]);
+    assert.deepEqual(world.audit.records.map((r) => [r.requester, r.approver]), [['unverified:mallory', 'alice']]);
   });
 
   test('a rollback update during the overlap restores the previous pins', async () => {

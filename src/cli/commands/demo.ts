@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const auditPath = join(stateDir, 'audit.jsonl');
   const stack = await startStack({ dataDir: stateDir, persist: false, headless: !values['keep-running'], withWorker: true, auditPath, progress: say });
   try {
-    say(`Temporal ${stack.devServer.address}${stack.devServer.uiUrl ? ` (UI ${stack.devServer.uiUrl})` : ''}, emulator ${stack.emulator.url}`);
+    say(`Temporal ${stack.temporal.address}${stack.temporal.uiUrl ? ` (UI ${stack.temporal.uiUrl})` : ''}, emulator ${stack.emulator.url}`);
     // The client as it is today: pinned to a certificate from the architecture CA.
     const current = await stack.admin.issueCertificate({ commonName: DEMO_CLIENT, days: 30 });
     const currentInfo = describeCertificate(new X509Certificate(current.certificatePem));
@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     const expectedSpki = describeCertificate(new X509Certificate(next.certificatePem)).sha256Spki;
     say(`issued a new certificate; its SPKI pin is ${expectedSpki}`);
 
-    const client = await connectClient({ address: stack.devServer.address });
+    const client = await connectClient({ address: stack.temporal.address });
     let result;
     try {
       const handle = await startRotation(client, { clientId: DEMO_CLIENT, certificatePem: next.certificatePem, overlap: '0s', serviceId: 'demo-service' });
@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     say(ok ? `done in ${((Date.now() - started) / 1000).toFixed(1)}s: the primary pin is the new certificate's SPKI` : 'the rotation did not end as expected');
     if (values['keep-running']) {
-      say(`still running (UI ${stack.devServer.uiUrl}, emulator admin token ${stack.emulator.adminToken}); Ctrl-C to stop`);
+      say(`still running (UI ${stack.temporal.uiUrl}, emulator admin token ${stack.emulator.adminToken}); Ctrl-C to stop`);
       await new Promise<void>((r) => {
         process.once('SIGINT', () => r());
         process.once('SIGTERM', () => r());

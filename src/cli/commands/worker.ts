@@ -6,8 +6,8 @@ import { parse } from '../usage';
 const HELP = `usage: pinrotate worker [--env-file FILE]
 
 Runs a rotation worker. Configuration comes from the environment, or from FILE (KEY=VALUE lines, e.g. the
-worker.env that \`pinrotate dev --no-worker\` writes) with the environment taking precedence. See README
-"Configuration" for every variable.
+worker.env that \`pinrotate dev --no-worker\` writes) with the environment taking precedence. See docs/configuration.md
+for every variable.
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -18,7 +18,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   let source: Record<string, string | undefined> = process.env;
   if (values['env-file']) {
-    source = { ...readEnvFile(values['env-file']), ...process.env };
+    try {
+      source = { ...readEnvFile(values['env-file']), ...process.env };
+    } catch (err) {
+      // readEnvFile's message names the file: "cannot read env file PATH: …".
+      process.stderr.write(`pinrotate worker: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 2;
+    }
   }
   let config;
   try {

@@ -13,6 +13,7 @@ import {
   type OperatorAction,
   type RollbackArgs,
 } from '../../contract';
+import type { ApprovalGate } from './approval';
 import type { RotationState } from './state';
 
 /** Phases in which the platform may still be told to go back; later, the rotation is already ending. */
@@ -28,6 +29,8 @@ const TEXT_MAX = 200;
  */
 export class OperatorActions {
   approvedBy: string | undefined;
+  /** Set when this run verifies signed approvals (see approval.ts); runs recorded before replay without it. */
+  gate: ApprovalGate | undefined;
   finalizeRequested = false;
   rollbackReason: string | undefined;
   /** The telemetry's part of the finalizeNow check (drain.ts): a reason to refuse, or undefined. */
@@ -43,7 +46,7 @@ export class OperatorActions {
     const phase = this.state.phase;
     if (action === 'approve') {
       if (this.approvedBy !== undefined) return `already approved by ${this.approvedBy}`;
-      if (phase === 'awaiting_approval') return undefined;
+      if (phase === 'awaiting_approval') return this.gate?.refusal(args as ApproveArgs | undefined);
       if (!this.approvalRequired()) return 'this rotation does not wait for an approval';
       return `approve is valid only while the rotation awaits approval; it is in phase ${phase}`;
     }
@@ -59,8 +62,15 @@ export class OperatorActions {
 
   private apply(action: OperatorAction, args: ApproveArgs | FinalizeNowArgs | RollbackArgs | undefined): ActionAccepted {
     if (action === 'approve') {
-      this.approvedBy = bounded((args as ApproveArgs | undefined)?.by) ?? 'unnamed';
-      this.state.status.approval = { by: this.approvedBy, at: new Date().toISOString() };
+      const approval = (args as ApproveArgs | undefined)?.approval;
+      if (this.gate && approval) {
+        // Verified by the validator (or by onSignal) against the worker's approver keys.
+        this.approvedBy = approval.claims.approver;
+        this.state.status.approval = { by: this.approvedBy, at: new Date().toISOString(), verified: true };
+      } else {
+        this.approvedBy = bounded((args as ApproveArgs | undefined)?.by) ?? 'unnamed';
+        this.state.status.approval = { by: this.approvedBy, at: new Date().toISOString() };
+      }
       this.state.showDetails();
     } else if (action === 'finalizeNow') this.finalizeRequested = true;
     else this.rollbackReason = bounded((args as RollbackArgs | undefined)?.reason) ?? 'rollback requested by an operator';

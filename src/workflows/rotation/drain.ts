@@ -19,19 +19,29 @@ import type { RotationRun } from './run';
 export const DRAIN_PATCH = 'drain-aware-finalize-v1';
 
 const SECOND = 1000;
-const MAX_CHECK_INTERVAL_MS = 15 * 60 * SECOND;
+const BASE_CAP_MS = 15 * 60 * SECOND;
 /**
- * Telemetry readings over the whole window from Apply to maxOverlap are capped, so history stays bounded without
- * continue-as-new: a reading is a timer and an activity, about 11 events, so at most ~11k events (90 d: one
- * reading every 130 min at most; 30 d: every 43 min; anything under ~10 d: the drainQuiet/4 interval, ≤ 15 min).
+ * Telemetry readings are spaced so history stays bounded without continue-as-new. The interval starts at
+ * clamp(drainQuiet/4, 1s, 15m) (a drain of seconds is seen in seconds), grows with the time since Apply (1/50 of
+ * it) and is capped at max(15m, maxOverlap/500). A reading is a timer and an activity, about 11 history events:
+ * at most ~50 readings at the base interval, ~50·ln(cap/base) while growing (≤ ~490), ≤ 500 at the cap: ≤ ~1040
+ * readings, ~11.5k events, for maxOverlap 90d and drainQuiet 1s; ~640 readings (~7k events) with the defaults.
  */
-export const MAX_READINGS = 1000;
+const GROWTH_DIVISOR = 50;
+const READINGS_AT_CAP = 500;
+
+/** The wait before the next reading, `elapsedMs` after Apply. */
+export function checkInterval(settings: DrainSettings, elapsedMs: number): number {
+  const cap = Math.max(BASE_CAP_MS, Math.ceil(settings.maxOverlapMs / READINGS_AT_CAP));
+  return Math.min(Math.max(settings.baseIntervalMs, Math.floor(elapsedMs / GROWTH_DIVISOR)), cap);
+}
 
 export interface DrainSettings {
   policy: FinalizePolicy;
   quietMs: number;
   maxOverlapMs: number;
-  intervalMs: number;
+  /** clamp(drainQuiet/4, 1s, 15m): the first readings' interval (checkInterval grows it). */
+  baseIntervalMs: number;
 }
 
 /** Checks the drain fields of the input; problems are named in one INVALID_INPUT refusal, nothing changed. */
@@ -56,8 +66,8 @@ export function drainSettings(input: RotationInput, overlapMs: number): DrainSet
   if (input.maxOverlap === undefined) maxOverlapMs = Math.max(maxOverlapMs, overlapMs);
   else if (maxOverlapMs < overlapMs) problems.push(`maxOverlap (${input.maxOverlap}) must be at least the overlap (${input.overlap})`);
   if (problems.length > 0) throw new Refusal('INVALID_INPUT', problems.join('; '));
-  const intervalMs = Math.max(Math.min(Math.max(Math.floor(quietMs / 4), SECOND), MAX_CHECK_INTERVAL_MS), Math.ceil(maxOverlapMs / MAX_READINGS));
-  return { policy, quietMs, maxOverlapMs, intervalMs };
+  const baseIntervalMs = Math.min(Math.max(Math.floor(quietMs / 4), SECOND), BASE_CAP_MS);
+  return { policy, quietMs, maxOverlapMs, baseIntervalMs };
 }
 
 /**
@@ -188,7 +198,7 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
     s.overlapEndsAt = new Date(overlapEndsAt).toISOString();
     state.enter('overlap');
     while (!ended() && Date.now() < overlapEndsAt) {
-      const wait = Math.min(settings.intervalMs, overlapEndsAt - Date.now());
+      const wait = Math.min(checkInterval(settings, Date.now() - appliedAt), overlapEndsAt - Date.now());
       drain.nextCheckAt = new Date(Date.now() + wait).toISOString();
       state.showDetails();
       if (await condition(ended, wait)) break;
@@ -227,7 +237,7 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
       await condition(ended);
       return;
     }
-    const wait = Math.min(settings.intervalMs, maxOverlapAt - now);
+    const wait = Math.max(1, Math.min(checkInterval(settings, now - appliedAt), maxOverlapAt - now));
     drain.state = 'draining';
     drain.reason = `${why}; re-checking`;
     drain.nextCheckAt = new Date(now + wait).toISOString();

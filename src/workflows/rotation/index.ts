@@ -3,11 +3,11 @@ import { statusQuery, type RotationInput, type RotationResult } from '../../cont
 import { OperatorActions } from './actions';
 import { activityProxies } from './activities';
 import { apply } from './apply';
-import { awaitApproval } from './approval';
+import { admitRequester, awaitApproval } from './approval';
 import { compensate } from './compensate';
 import { errorOf } from './errors';
 import { finalize } from './finalize';
-import { DEFAULT_TUNING, validateInput } from './input';
+import { DEFAULT_TUNING, SERVICE_ID_MAX_LENGTH, shownText, validateInput } from './input';
 import { overlap } from './overlap';
 import { preflight } from './preflight';
 import { drainAware, drainSettings, finalizeRefusal } from './drain';
@@ -41,8 +41,9 @@ export async function pinRotation(rawInput: RotationInput): Promise<RotationResu
 function startRun(rawInput: RotationInput): RotationRun {
   const info = workflowInfo();
   const startedAt = Date.now();
-  const clientId = typeof rawInput?.clientId === 'string' ? rawInput.clientId : '';
-  const serviceId = typeof rawInput?.serviceId === 'string' ? rawInput.serviceId : '';
+  // Bounded before anything records them (search attributes, details, audit): an oversized id is refused, not fatal.
+  const clientId = shownText(rawInput?.clientId, 128);
+  const serviceId = shownText(rawInput?.serviceId, SERVICE_ID_MAX_LENGTH);
   // Runs recorded before the search attributes existed replay without the upserts.
   const withSearchAttributes = patched('search-attributes-v1');
   const state = new RotationState({ workflowId: info.workflowId, runId: info.runId, clientId, serviceId, startedAt }, withSearchAttributes);
@@ -68,6 +69,7 @@ function startRun(rawInput: RotationInput): RotationRun {
   run.announceLive = async () => {
     if (live) return;
     live = true;
+    state.status.timestamps.live = new Date().toISOString();
     await signalFleet(run, 'live', 'rotated');
   };
   // finalizeNow needs `force` while the last telemetry reading shows the old certificate in use.
@@ -90,6 +92,7 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
   run.state.status.serviceId = run.serviceId;
   run.state.enter('preflight');
   try {
+    await admitRequester(run);
     await preflight(run);
     if (run.input.dryRun) {
       run.state.status.pins = run.before!.pins;

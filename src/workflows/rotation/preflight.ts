@@ -1,3 +1,4 @@
+import { patched } from '@temporalio/workflow';
 import { Failure } from '../../contract';
 import { PlanError, planRotation } from '../../pins/plan';
 import type { Pin } from '../../pins/types';
@@ -21,6 +22,7 @@ export async function preflight(run: RotationRun): Promise<void> {
   if (before.state !== 'active') throw new Refusal('CLIENT_NOT_ACTIVE', `client ${input.clientId} is ${before.state}, not active`);
   if (!before.mtlsRequired) throw new Refusal('MTLS_NOT_REQUIRED', `client ${input.clientId} does not require mTLS; pins would not be enforced`);
   run.leafPin = await validateCertificate(run);
+  await checkProbeKeys(run);
   try {
     state.status.plannedPins = planRotation(before.pins, run.leafPin);
   } catch (err) {
@@ -31,7 +33,8 @@ export async function preflight(run: RotationRun): Promise<void> {
 
 async function validateCertificate(run: RotationRun): Promise<Pin> {
   try {
-    const cert = await run.acts.local.validateCertificate({ certificatePem: run.input.certificatePem });
+    // The client's id and platform name: the leaf must name one of them (or a CERT_IDENTITY_MAP name): IDENTITY_MISMATCH.
+    const cert = await run.acts.local.validateCertificate({ certificatePem: run.input.certificatePem, clientId: run.input.clientId, clientName: run.before?.name });
     run.state.status.newCertificate = cert.certificates[0];
     return cert.leafPin;
   } catch (err) {
@@ -39,6 +42,23 @@ async function validateCertificate(run: RotationRun): Promise<Pin> {
       const e = errorOf(err);
       throw new Refusal(e.code, e.message, e.problems);
     }
+    throw err;
+  }
+}
+
+/**
+ * Probe key paths come from the input: the worker checks them against PROBE_KEY_DIR now, so a refused path
+ * (`/dev/zero`, a fifo, /proc) ends the run `refused` before Apply instead of rolled back after it.
+ */
+async function checkProbeKeys(run: RotationRun): Promise<void> {
+  const probe = run.input.probe;
+  if (probe?.newKeyPath === undefined && probe?.oldKeyPath === undefined) return;
+  if (!patched('probe-preflight-v1')) return;
+  try {
+    await run.acts.local.checkProbeInputs({ newKeyPath: probe.newKeyPath, oldKeyPath: probe.oldKeyPath });
+  } catch (err) {
+    const failure = failureOf(err);
+    if (failure?.nonRetryable) throw new Refusal('PROBE_INPUT_REFUSED', failure.message);
     throw err;
   }
 }

@@ -105,6 +105,8 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
       workflowId: info.workflowId,
       runId: info.runId,
       pins: s.pins,
+      requester: s.requester?.id ?? null,
+      approver: s.approval?.by ?? null,
       latencyMs: s.latencyMs ?? Date.now() - run.startedAt,
       pinMatchRate: run.drainAware ? s.pinMatchRate : (s.pinMatchRate ?? 0),
       ...(s.pinMatch ? { pinMatch: { accepted: s.pinMatch.accepted, rejected: s.pinMatch.rejected, probes: s.pinMatch.probes, probesAccepted: s.pinMatch.probesAccepted } } : {}),
@@ -153,6 +155,8 @@ export async function notify(run: RotationRun, event: 'certificate_rotation' | '
     workflowId: info.workflowId,
     runId: info.runId,
     latencyMs: run.state.status.latencyMs ?? Date.now() - run.startedAt,
+    ...(run.state.status.requester ? { requester: run.state.status.requester.id } : {}),
+    ...(run.state.status.approval ? { approver: run.state.status.approval.by } : {}),
     occurredAt: new Date().toISOString(),
   });
 }

@@ -1,13 +1,29 @@
-import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { certificateIssuedSignal, certificateIssuedUpdate, type CertificateIssued, type RotationInput } from '../../contract';
+import { certificatesOnly, CertificatesOnlyError } from '../../pins/certificates-only';
+import { SERVICE_ID_MAX_LENGTH, shownText } from './input';
 
-/** Refuses an announcement that is not certificates only, before anything is written to history. */
-function checkAnnouncement(issued: CertificateIssued): void {
-  if (typeof issued?.certificatePem !== 'string' || !issued.certificatePem.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new Error('certificatePem must be PEM text with at least one CERTIFICATE block');
+/**
+ * The announcement as it is kept: only its re-framed certificates, a bounded service id. Throws (the update's
+ * validator: refused before history) for key material, an oversized chain or no certificate block.
+ */
+function admitted(issued: CertificateIssued): CertificateIssued {
+  if (typeof issued !== 'object' || issued === null) throw new Error('certificateIssued takes {certificatePem, serviceId?}');
+  let pem: string;
+  try {
+    pem = certificatesOnly(issued.certificatePem).pem;
+  } catch (err) {
+    if (err instanceof CertificatesOnlyError) throw new Error(`${err.code}: ${err.message}`);
+    throw err;
   }
-  if (/PRIVATE KEY-----/.test(issued.certificatePem)) throw new Error('PRIVATE_KEY_SUPPLIED: send certificates only, never a private key');
-  if (issued.certificatePem.length > 256 * 1024) throw new Error('INPUT_TOO_LARGE: certificatePem is over 256 KiB');
+  if (issued.serviceId !== undefined && (typeof issued.serviceId !== 'string' || shownText(issued.serviceId, SERVICE_ID_MAX_LENGTH) !== issued.serviceId)) {
+    throw new Error(`serviceId must be text of at most ${SERVICE_ID_MAX_LENGTH} characters without control characters`);
+  }
+  return { certificatePem: pem, ...(issued.serviceId !== undefined ? { serviceId: issued.serviceId } : {}) };
+}
+
+function checkAnnouncement(issued: CertificateIssued): void {
+  admitted(issued);
 }
 
 /**
@@ -22,13 +38,17 @@ export class Announcements {
 
   register(): void {
     setHandler(certificateIssuedSignal, (issued) => {
-      if (typeof issued?.certificatePem !== 'string') return;
-      this.latest = issued;
+      // A signal cannot be refused to its sender: one that is not certificates only is dropped.
+      try {
+        this.latest = admitted(issued);
+      } catch {
+        return;
+      }
     });
     setHandler(
       certificateIssuedUpdate,
       (issued) => {
-        this.latest = issued;
+        this.latest = admitted(issued);
         const rotates = this.consumed === undefined && !this.started().certificatePem ? 'now' : 'next';
         return { accepted: true, runId: workflowInfo().runId, rotates };
       },
@@ -39,6 +59,8 @@ export class Announcements {
   /** Started by signal-with-start: the certificate travels in the signal, delivered with the first task. */
   async inputFrom(raw: RotationInput): Promise<RotationInput> {
     if (typeof raw?.certificatePem === 'string' && raw.certificatePem !== '') return raw;
+    // Not an object: validation refuses it at once; runs started so before this check waited for a signal first.
+    if ((typeof raw !== 'object' || raw === null || Array.isArray(raw)) && patched('refuse-non-object-input-v1')) return raw;
     if (!this.latest) await condition(() => this.latest !== undefined, '1m');
     if (!this.latest) return raw;
     this.consumed = this.latest;
@@ -48,7 +70,15 @@ export class Announcements {
   /** A newer certificate than the one this run rotated to, if one arrived meanwhile. */
   next(input: RotationInput): CertificateIssued | undefined {
     const next = this.latest;
-    if (next && next !== this.consumed && next.certificatePem !== input.certificatePem && !input.dryRun) return next;
+    if (next && next !== this.consumed && next.certificatePem !== input.certificatePem && next.certificatePem !== reframedOrSame(input.certificatePem) && !input.dryRun) return next;
     return undefined;
+  }
+}
+
+function reframedOrSame(pem: string): string {
+  try {
+    return certificatesOnly(pem).pem;
+  } catch {
+    return pem;
   }
 }
