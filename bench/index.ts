@@ -2,7 +2,7 @@
  * `npm run bench`: measures the product with its real parts in one run (a Temporal dev server, the emulator,
  * workers in their own processes) and prints every number beside its target. Nothing is a constant.
  *
- *   node dist/bench/index.js [calls|ratelimited|fleet|pins|cluster|cpu ...] [--scenario a,b] [--quick] [--json]
+ *   node dist/bench/index.js [calls|ratelimited|fleet|long-overlap|pins|cluster|cpu ...] [--scenario a,b] [--quick] [--json]
  *     [--out DIR] [--cpu-prof] [--log-level warn] [--cert-source file|emulator-ca]
  *     [--sizes 100,1000] [--clients N] [--limit N] [--concurrency N] [--rotations N] [--tuning JSON]
  *     [--dynamic-config KEY=VALUE ...]   (dev server dynamic config, e.g. matching.numTaskqueueReadPartitions=1)
@@ -22,11 +22,12 @@ import { runCalls } from './scenarios/calls';
 import { runClusterScenario } from './scenarios/cluster';
 import { runCpuScenario } from './scenarios/cpu';
 import { runFleetScenario } from './scenarios/fleet';
+import { runLongOverlap } from './scenarios/long-overlap';
 import { runRateLimited } from './scenarios/ratelimited';
 import type { BenchContext, ScenarioResult, Target } from './scenarios/types';
 import { startTemporal, type Temporal } from './stack';
 
-const SCENARIOS = ['calls', 'ratelimited', 'fleet', 'pins', 'cluster', 'cpu'] as const;
+const SCENARIOS = ['calls', 'ratelimited', 'fleet', 'long-overlap', 'pins', 'cluster', 'cpu'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const USAGE = `usage: npm run bench -- [${SCENARIOS.join('|')} ...] [--scenario a,b] [--quick] [--json] [--out DIR] [--cpu-prof]
@@ -136,7 +137,19 @@ async function main(): Promise<void> {
       const t = Date.now();
       log(`--- ${scenario}`);
       const result =
-        scenario === 'calls' ? await runCalls(ctx) : scenario === 'cpu' ? await runCpuScenario(ctx) : scenario === 'cluster' ? await runClusterScenario(ctx) : scenario === 'ratelimited' ? await runRateLimited(ctx) : scenario === 'fleet' ? await runFleetScenario(ctx) : await runPins(opts.quick);
+        scenario === 'calls'
+          ? await runCalls(ctx)
+          : scenario === 'cpu'
+            ? await runCpuScenario(ctx)
+            : scenario === 'cluster'
+              ? await runClusterScenario(ctx)
+              : scenario === 'ratelimited'
+                ? await runRateLimited(ctx)
+                : scenario === 'fleet'
+                  ? await runFleetScenario(ctx)
+                  : scenario === 'long-overlap'
+                    ? await runLongOverlap(ctx)
+                    : await runPins(opts.quick);
       results.push(result);
       const file = join(opts.out, `${scenario}-${stamp}.json`);
       writeFileSync(file, `${JSON.stringify({ startedAt: new Date(t).toISOString(), seconds: (Date.now() - t) / 1000, quick: opts.quick, host, options: { ...opts, scenarios: undefined }, ...result }, null, 2)}\n`);

@@ -20,6 +20,10 @@ export interface ScheduledRotationInput {
   renewWithin?: string;
   /** Retry tuning for this run's activities and the rotation it starts (tests keep these tiny). */
   retry?: RotationInput['retry'];
+  /** Passed to the rotation this run starts (absent: the rotation's own defaults). */
+  finalizePolicy?: RotationInput['finalizePolicy'];
+  drainQuiet?: RotationInput['drainQuiet'];
+  maxOverlap?: RotationInput['maxOverlap'];
 }
 
 /** What a scheduled run did, named for an operator reading the schedule's recent actions. */

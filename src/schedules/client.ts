@@ -95,7 +95,12 @@ function rotationAction(opts: RotationActionOptions) {
     overlap,
     renewWithin,
   };
-  const input: ScheduledRotationInput = { ...shared, ...(opts.retry ? { retry: opts.retry } : {}) };
+  const drain = {
+    ...(opts.finalizePolicy ? { finalizePolicy: opts.finalizePolicy } : {}),
+    ...(opts.drainQuiet ? { drainQuiet: opts.drainQuiet } : {}),
+    ...(opts.maxOverlap ? { maxOverlap: opts.maxOverlap } : {}),
+  };
+  const input: ScheduledRotationInput = { ...shared, ...drain, ...(opts.retry ? { retry: opts.retry } : {}) };
   const memo: RotationScheduleMemo = { ...shared, spec: opts.spec };
   const searchAttributes = [
     { key: ClientIdKey, value: opts.clientId },

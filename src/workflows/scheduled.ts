@@ -196,6 +196,9 @@ async function startRotation(run: ScheduledRun, certificatePem: string, assessme
     ...(input.serviceId ? { serviceId: input.serviceId } : {}),
     ...(input.overlap ? { overlap: input.overlap } : {}),
     ...(input.retry ? { retry: input.retry } : {}),
+    ...(input.finalizePolicy ? { finalizePolicy: input.finalizePolicy } : {}),
+    ...(input.drainQuiet ? { drainQuiet: input.drainQuiet } : {}),
+    ...(input.maxOverlap ? { maxOverlap: input.maxOverlap } : {}),
   };
   // Runs recorded before the ids lost their "/" start the rotation under the old id when they replay.
   if (!patched('hyphen-ids-v1')) run.rotationId = legacyIds.rotation(clientId);
