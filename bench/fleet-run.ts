@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { fleetWorkflowId } from '../src/contract';
 import { startFleet, waitForFleet } from '../src/fleet/client';
 import type { EmulatorStats } from '../src/emulator';
 import type { FleetSummary } from '../src/contract';
@@ -112,7 +113,7 @@ export async function runFleet(
   const handle = await startFleet(
     temporal.client,
     { clients: opts.ids.map((clientId) => ({ clientId })), concurrency: opts.concurrency, overlap: '0s', certSource: opts.certSource },
-    { taskQueue: opts.taskQueue, workflowId: opts.fleetId },
+    { taskQueue: opts.taskQueue, workflowId: fleetWorkflowId(opts.fleetId) },
   );
   let lastShown = 0;
   const result = await waitForFleet(handle, {

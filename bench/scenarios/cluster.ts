@@ -17,7 +17,7 @@ import { connectClient } from '../../src/starter';
 import { startCluster } from '../../src/temporal/cluster';
 import { freePort } from '../../src/temporal/net';
 import type { DevServer } from '../../src/temporal/dev-server';
-import { TASK_QUEUE } from '../../src/contract';
+import { fleetWorkflowId, TASK_QUEUE } from '../../src/contract';
 import { apiCounts } from '../fleet-run';
 import { clientIds, seedClients, startPlatform, startWorkerProcess, uniqueSuffix, workerEnv, type Platform, type Temporal, type WorkerProcess } from '../stack';
 import { round, type BenchContext, type Row, type ScenarioResult, type Target } from './types';
@@ -115,7 +115,7 @@ async function measure(ctx: BenchContext, server: Server, workers: number, limit
     const cpuBefore = server.pids().reduce<number>((s, pid) => s + treeCpuSeconds(pid), 0);
     const statsBefore = await platform.admin.stats();
     const started = performance.now();
-    const handle = await startFleet(t.client, { clients: ids.map((clientId) => ({ clientId })), concurrency, overlap: '0s', certSource: `file:${platform.nextPath}` }, { taskQueue: TASK_QUEUE, workflowId: `bench-cluster-${suffix}` });
+    const handle = await startFleet(t.client, { clients: ids.map((clientId) => ({ clientId })), concurrency, overlap: '0s', certSource: `file:${platform.nextPath}` }, { taskQueue: TASK_QUEUE, workflowId: fleetWorkflowId(`bench-cluster-${suffix}`) });
     const result = await waitForFleet(handle, { pollMs: 1000 });
     const wallS = (performance.now() - started) / 1000;
     const serverCpuS = server.pids().reduce<number>((s, pid) => s + treeCpuSeconds(pid), 0) - cpuBefore;

@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fleetWorkflowId } from '../../src/contract';
 import { startFleet, waitForFleet } from '../../src/fleet/client';
 import { busyShare, profileByOrigin, summarizeProfile } from '../cpu-profile';
 import { processCpuSeconds } from '../fleet-run';
@@ -151,7 +152,7 @@ export async function measureCpu(ctx: BenchContext, temporal: Temporal, opts: { 
     const threadsBefore = threadCpuSeconds(pid);
     const serverBefore = processCpuSeconds(temporal.server.process.pid);
     const started = performance.now();
-    const fleetId = `bench-cpu-${suffix}`;
+    const fleetId = fleetWorkflowId(`bench-cpu-${suffix}`);
     const finalized = await fleet(temporal, platform, ids, opts.concurrency, taskQueue, fleetId);
     const wallS = (performance.now() - started) / 1000;
     const serverCpuS = processCpuSeconds(temporal.server.process.pid) - serverBefore;

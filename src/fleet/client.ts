@@ -7,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { CancelledFailure, TerminatedFailure, TimeoutFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { fleetRotation } from '../workflows/fleet';
-import { fleetProgressQuery, FLEET_WORKFLOW_TYPE, type FleetInput, type FleetProgress, type FleetSummary } from '../contract';
+import { FLEET_ID_PREFIX, fleetProgressQuery, FLEET_WORKFLOW_TYPE, type FleetInput, type FleetProgress, type FleetSummary } from '../contract';
 
 /** The client side of a fleet rotation: start it, follow its progress query, collect its summary. */
 
@@ -19,6 +19,8 @@ export class FleetAlreadyRunningError extends Error {
 }
 
 export async function startFleet(client: Client, input: FleetInput, opts: { taskQueue: string; workflowId: string }): Promise<WorkflowHandleWithFirstExecutionRunId<typeof fleetRotation>> {
+  // A fleet's children find it by this prefix (they free their concurrency slot once live): no other ids.
+  if (!opts.workflowId.startsWith(FLEET_ID_PREFIX)) throw new Error(`a fleet's workflow id must start with ${FLEET_ID_PREFIX} (got ${opts.workflowId}); build it with fleetWorkflowId()`);
   const scope = input.all ? `all clients${input.idPrefix ? ` with prefix ${input.idPrefix}` : ''}` : `${input.clients?.length ?? 0} clients`;
   try {
     return await client.workflow.start<typeof fleetRotation>(FLEET_WORKFLOW_TYPE, {

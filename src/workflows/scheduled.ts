@@ -133,7 +133,8 @@ class ScheduledRun {
         runId: this.info.runId,
         pins: this.deployedPins,
         latencyMs: Date.now() - this.startedAt,
-        pinMatchRate: 0,
+        // No handshake was measured by this run (it only decided): not a rate of 0.
+        pinMatchRate: null,
         status: outcome,
         errorCode: outcome === 'no_op' ? null : code,
         error: outcome === 'no_op' ? null : reason,

@@ -39,7 +39,7 @@ export async function rotationTerminated(notice: TerminationNotice): Promise<{ r
     requester: `unverified:${line(notice.by, 64) || 'unknown'}`,
     approver: null,
     latencyMs: 0,
-    pinMatchRate: 0,
+    pinMatchRate: null,
     status: 'terminated',
     errorCode: 'TERMINATED',
     error: `terminated by an operator: ${line(notice.reason, 200)}${notice.stuckAttempts ? ` (workflow task failing, attempt ${Math.floor(Number(notice.stuckAttempts)) || 0})` : ''}`,
