@@ -111,7 +111,9 @@ test('every committed history replays with the current workflow code', async () 
     await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
   }
   // A patch id once recorded is never renamed: the histories carrying it must keep replaying.
-  assert.ok(markers.has('conflict-rounds-v1'), 'a history recorded under conflict-rounds-v1 is committed');
+  for (const id of ['conflict-rounds-v1', 'drain-aware-finalize-v1', 'signed-approvals-v1', 'fleet-child-events-v1', 'fleet-follow-live-v1', 'hyphen-ids-v1']) {
+    assert.ok(markers.has(id), `a history recorded under ${id} is committed`);
+  }
 });
 
 const cli = locateTemporalCli();
