@@ -22,6 +22,7 @@ import {
   issuesOnDemand,
   legacyIds,
   platformTaskQueue,
+  rotationSummary,
   rotationWorkflowId,
   ScheduledByIdKey,
   ServiceIdKey,
@@ -217,7 +218,8 @@ async function startRotation(run: ScheduledRun, certificatePem: string, assessme
         { key: ClientIdKey, value: clientId },
         { key: ServiceIdKey, value: run.serviceId },
       ],
-      staticSummary: `Pin rotation of ${clientId} (scheduled: ${assessment.code})`,
+      // What the UI lists, the same text whoever starts a rotation (static metadata: not part of the commands).
+      ...rotationSummary(rotationInput, { by: 'schedule', scheduleId: run.info.typedSearchAttributes.get(ScheduledByIdKey) ?? undefined, reason: assessment.code }),
     });
     return run.end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
   } catch (err) {

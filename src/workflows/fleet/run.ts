@@ -24,6 +24,7 @@ import {
   legacyIds,
   platformTaskQueue,
   rotationResultOfFailure,
+  rotationSummary,
   rotationWorkflowId,
   WORKFLOW_TYPE,
   WorkflowExecutionAlreadyStartedError,
@@ -286,7 +287,8 @@ export class FleetRun {
           // Followed children outlive a continue-as-new of the fleet (they are followed by id); cancelling the fleet
           // cancels them explicitly. Before that, a closing fleet asked its children to cancel.
           parentClosePolicy: this.follow ? ParentClosePolicy.ABANDON : ParentClosePolicy.REQUEST_CANCEL,
-          staticSummary: `Pin rotation of ${clientId} (fleet ${this.info.workflowId})`,
+          // What the UI lists, the same text whoever starts a rotation (static metadata: not part of the commands).
+          ...rotationSummary(childInput, { by: 'fleet', fleetId: this.info.workflowId }),
         });
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) {

@@ -126,7 +126,9 @@ export async function awaitApproval(run: RotationRun): Promise<void> {
   const { input, actions } = run;
   if (input.approval?.required) {
     run.state.enter('awaiting_approval');
-    const decided = await condition(() => actions.approvedBy !== undefined || actions.rollbackReason !== undefined, run.approvalTimeoutMs);
+    const decided = await condition(() => actions.approvedBy !== undefined || actions.rollbackReason !== undefined, run.approvalTimeoutMs, {
+      summary: `approval deadline (${input.approval.timeout ?? DEFAULT_APPROVAL_TIMEOUT})`,
+    });
     if (!decided) throw new Refusal('APPROVAL_TIMEOUT', `no approval within ${input.approval.timeout ?? DEFAULT_APPROVAL_TIMEOUT}; nothing was changed`);
     if (actions.approvedBy === undefined) throw new Refusal('REJECTED', actions.rollbackReason ?? 'rejected before apply; nothing was changed');
   }

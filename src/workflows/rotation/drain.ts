@@ -201,7 +201,7 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
       const wait = Math.min(checkInterval(settings, Date.now() - appliedAt), overlapEndsAt - Date.now());
       drain.nextCheckAt = new Date(Date.now() + wait).toISOString();
       state.showDetails();
-      if (await condition(ended, wait)) break;
+      if (await condition(ended, wait, { summary: 'overlap: next handshake check' })) break;
       if (Date.now() < overlapEndsAt) await readTelemetry(run, { draining: false, atMaxOverlap: false });
     }
   }
@@ -243,7 +243,7 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
     drain.nextCheckAt = new Date(now + wait).toISOString();
     if (state.phase !== 'draining') state.enter('draining');
     else state.showDetails();
-    if (await condition(ended, wait)) return;
+    if (await condition(ended, wait, { summary: 'draining: next handshake check' })) return;
   }
 }
 

@@ -14,5 +14,5 @@ export async function overlap(run: RotationRun): Promise<void> {
   state.status.overlapEndsAt = new Date(Date.now() + run.overlapMs).toISOString();
   state.status.status = 'rotated';
   state.enter('overlap');
-  await condition(() => actions.finalizeRequested || actions.rollbackReason !== undefined, run.overlapMs);
+  await condition(() => actions.finalizeRequested || actions.rollbackReason !== undefined, run.overlapMs, { summary: 'overlap window' });
 }

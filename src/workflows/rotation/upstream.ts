@@ -61,7 +61,7 @@ export class Announcements {
     if (typeof raw?.certificatePem === 'string' && raw.certificatePem !== '') return raw;
     // Not an object: validation refuses it at once; runs started so before this check waited for a signal first.
     if ((typeof raw !== 'object' || raw === null || Array.isArray(raw)) && patched('refuse-non-object-input-v1')) return raw;
-    if (!this.latest) await condition(() => this.latest !== undefined, '1m');
+    if (!this.latest) await condition(() => this.latest !== undefined, '1m', { summary: 'waiting for certificateIssued (1m)' });
     if (!this.latest) return raw;
     this.consumed = this.latest;
     return { ...raw, certificatePem: this.latest.certificatePem, serviceId: raw?.serviceId ?? this.latest.serviceId };
