@@ -219,7 +219,7 @@ async function startRotation(run: ScheduledRun, certificatePem: string, assessme
         { key: ServiceIdKey, value: run.serviceId },
       ],
       // What the UI lists, the same text whoever starts a rotation (static metadata: not part of the commands).
-      ...rotationSummary(rotationInput, { by: 'schedule', scheduleId: run.info.typedSearchAttributes.get(ScheduledByIdKey) ?? undefined, reason: assessment.code }),
+      ...rotationSummary(rotationInput, { by: 'schedule', scheduleId: run.info.typedSearchAttributes.get(ScheduledByIdKey) ?? undefined, reason: assessment.code.toLowerCase().replace(/_/g, ' ') }),
     });
     return run.end('rotation_started', assessment.code, assessment.reason, { rotationRunId: child.firstExecutionRunId });
   } catch (err) {
