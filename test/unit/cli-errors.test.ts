@@ -27,7 +27,7 @@ describe('CLI errors name what is wrong', () => {
   test('a wrong --address fails within 3 s naming the address and the reason', async () => {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    for (const args of [['status', '--client', 'c1'], ['approve', '--client', 'c1', '--by', 'alice']]) {
+    for (const args of [['status', '--client', 'c1'], ['rollback', '--client', 'c1']]) {
       const r = await pinrotate({}, ...args, '--address', address);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`cannot reach Temporal at ${address.replace(/\./g, '\\.')} \\(connection refused\\)`));

@@ -116,6 +116,9 @@ export function validateInput(raw: unknown): ValidatedInput {
     const value = (input as unknown as Record<string, unknown>)[field];
     if (value !== undefined) durationOf(value, problems, field, '"1h"', MAX_OVERLAP_MS);
   }
+  // Checked here too, so one refusal names every problem of the input (drainSettings checks it again).
+  const policy = (input as { finalizePolicy?: unknown }).finalizePolicy;
+  if (policy !== undefined && policy !== 'drain' && policy !== 'time') problems.push(`finalizePolicy must be "drain" or "time" (got ${quoted(policy)})`);
   const tuning = tuningOf(input, problems);
   if (problems.length > 0) throw new Refusal('INVALID_INPUT', problems.join('; '));
   return { input: { ...input, certificatePem: reframedChain(input.certificatePem) }, overlapMs, approvalTimeoutMs, tuning };

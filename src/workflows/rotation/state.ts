@@ -90,8 +90,8 @@ export function detailLines(s: RotationStatus): string[] {
   } else if (s.overlapEndsAt && s.status === 'rotated') lines.push(`overlap ends ${at(s.overlapEndsAt)}`);
   if (s.pinMatch) lines.push(`pin match ${s.pinMatchRate === null ? 'n/a (no traffic)' : `${Math.round(s.pinMatchRate * 1000) / 10}%`} (${s.pinMatch.accepted} ok, ${s.pinMatch.rejected} rejected)`);
   if (s.approval) lines.push(`approved by ${clip(s.approval.by, 60)}`);
-  if (s.warnings?.length) lines.push(`warning: ${clip(s.warnings[s.warnings.length - 1], 90)}`);
+  if (s.warnings?.length) lines.push(`warning: ${clip(s.warnings[s.warnings.length - 1], 70)}`);
   // Last: the line a reader acts on.
-  if (s.lastError) lines.push(`last error: ${clip(`${s.lastError.code}: ${s.lastError.message}`, 90)}`);
+  if (s.lastError) lines.push(`last error: ${clip(`${s.lastError.code}: ${s.lastError.message}`, 70)}`);
   return lines.filter(Boolean);
 }
