@@ -120,6 +120,10 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
     }
   };
   await Promise.all(Array.from({ length: 8 }, lane));
+  // Pool certificates name themselves, not the client that rotates to them: the worker-side identity mapping
+  // (CERT_IDENTITY_MAP) says which names each client's leaf may carry, as a platform team would for such clients.
+  const identityMapPath = join(dir, 'identity-map.json');
+  writeFileSync(identityMapPath, JSON.stringify(Object.fromEntries(ids.map((id) => [id, [`cluster-next-${certOf(id)}`]]))));
   log(`emulator up, ${ids.length} clients seeded and their next certificates issued`);
 
   const info: ClusterInfo = await first.ready;
@@ -149,7 +153,7 @@ test(`cluster: ${ROTATIONS} rotations on ${WORKERS} workers survive a worker SIG
       rateLimitPerMinute: RATE_PER_MINUTE,
       logLevel: 'info',
       // The fleet's file: sources live in certDir; the worker reads nothing else a workflow names.
-      extra: { CERT_SOURCE_DIRS: certDir },
+      extra: { CERT_SOURCE_DIRS: certDir, CERT_IDENTITY_MAP: identityMapPath },
     });
     const path = join(dir, `worker-${i}.env`);
     writeFileSync(path, formatEnvFile(env, `cluster suite worker ${i}`), { mode: 0o600 });
