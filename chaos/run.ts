@@ -419,7 +419,9 @@ async function seedClients(admin: EmulatorAdmin, seed: number, kinds: RotationKi
 
 function rotationInput(r: PlannedRotation, opts: ChaosOptions): RotationInput {
   const overlap = r.kind === 'immediate' || r.kind === 'refused' ? '0s' : r.kind === 'short-overlap' ? opts.shortOverlap : '1h';
-  return { clientId: r.clientId, certificatePem: r.newChain, serviceId: `svc-${r.clientId}`, overlap, retry: CHAOS_RETRY };
+  // Nothing presents the old certificate here, so a drain would wait out its quiet time from Apply: keep it short, so
+  // short-overlap rotations go through the drain (one telemetry read under faults) and finalize within the run.
+  return { clientId: r.clientId, certificatePem: r.newChain, serviceId: `svc-${r.clientId}`, overlap, drainQuiet: '1s', retry: CHAOS_RETRY };
 }
 
 /** Retries `fn` through a server restart or a worker kill (every 500 ms, up to 2 minutes). */
