@@ -112,7 +112,9 @@ export async function seedClients(p: Platform, ids: readonly string[]): Promise<
   const lane = async (): Promise<void> => {
     while (next < ids.length) {
       const id = ids[next++];
-      await p.admin.createClient({ id, name: `bench ${id}`, secret: randomBytes(12).toString('hex'), mtlsRequired: true, certificateChain: p.seedPem, pins: [pin] });
+      // Every bench client rotates to the one pre-issued `bench-next` certificate: its platform name is that
+      // certificate's CN, so the leaf is bound to the client (IDENTITY_MISMATCH otherwise).
+      await p.admin.createClient({ id, name: 'bench-next', secret: randomBytes(12).toString('hex'), mtlsRequired: true, certificateChain: p.seedPem, pins: [pin] });
     }
   };
   await Promise.all(Array.from({ length: 20 }, lane));

@@ -391,8 +391,9 @@ function writeWorkerEnv(dataDir: string, server: DevServer, emulator: EmulatorPr
 async function seedClients(admin: EmulatorAdmin, seed: number, kinds: RotationKind[]): Promise<PlannedRotation[]> {
   const seedOne = async (kind: RotationKind, i: number): Promise<PlannedRotation> => {
     const clientId = `chaos-${seed}-${String(i).padStart(3, '0')}`;
-    const old = await retrying(`issue ${clientId}-old`, () => admin.issueCertificate({ commonName: `${clientId}-old`, days: 30 }));
-    const next = await retrying(`issue ${clientId}-new`, () => admin.issueCertificate({ commonName: `${clientId}-new`, days: 90 }));
+    // Both certificates name the client: a rotation pins only a leaf bound to its client (IDENTITY_MISMATCH).
+    const old = await retrying(`issue ${clientId}-old`, () => admin.issueCertificate({ commonName: clientId, days: 30 }));
+    const next = await retrying(`issue ${clientId}-new`, () => admin.issueCertificate({ commonName: clientId, days: 90 }));
     const seeded = { certificateChain: old.certificatePem, pins: [pinFromInfo(describeCertificate(new X509Certificate(old.certificatePem)), 'primary')], mtlsRequired: kind !== 'refused' };
     await retrying(`create ${clientId}`, () => admin.createClient({ id: clientId, name: `chaos ${clientId}`, secret: randomBytes(12).toString('hex'), ...seeded }));
     return {
