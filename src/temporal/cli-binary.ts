@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { goInstall } from './go-install';
 
 /**
  * Finds (or builds) the Temporal CLI, which carries the dev server and the Web UI (DESIGN.md §8).
@@ -15,7 +16,8 @@ export const TEMPORAL_CLI_MODULE = `github.com/temporalio/cli/cmd/temporal@${TEM
 // Roughly how many packages `go install -v` compiles for this version (for the progress line only).
 const APPROX_PACKAGES = 1300;
 
-export type ProgressFn = (message: string) => void;
+export type { ProgressFn } from './go-install';
+import type { ProgressFn } from './go-install';
 
 export interface FoundCli {
   path: string;
@@ -80,41 +82,7 @@ export async function buildTemporalCli(progress: ProgressFn, env: NodeJS.Process
   mkdirSync(staging, { recursive: true });
   progress(`building the Temporal CLI from ${TEMPORAL_CLI_MODULE} (first run only; takes a few minutes)`);
   const started = Date.now();
-  const child = spawn('go', ['install', '-v', TEMPORAL_CLI_MODULE], {
-    env: { ...env, GOBIN: staging, GOFLAGS: [env.GOFLAGS, '-buildvcs=false'].filter(Boolean).join(' ') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let compiled = 0;
-  let downloads = 0;
-  let lastReport = 0;
-  const tail: string[] = [];
-  const onLine = (line: string): void => {
-    if (!line.trim()) return;
-    tail.push(line);
-    if (tail.length > 30) tail.shift();
-    if (line.startsWith('go: downloading')) downloads += 1;
-    else if (!line.startsWith('go:') && !line.includes(' ')) compiled += 1;
-    const now = Date.now();
-    if (now - lastReport > 5000) {
-      lastReport = now;
-      const pct = Math.min(99, Math.round((compiled / APPROX_PACKAGES) * 100));
-      const secs = Math.round((now - started) / 1000);
-      progress(`go install: ${downloads} modules downloaded, ${compiled} packages compiled (~${pct}%), ${secs}s`);
-    }
-  };
-  let buffered = '';
-  const collect = (chunk: Buffer): void => {
-    buffered += chunk.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    lines.forEach(onLine);
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const code: number = await new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve(status ?? 1));
-  });
+  const { code, tail } = await goInstall([TEMPORAL_CLI_MODULE], { gobin: staging, approxPackages: APPROX_PACKAGES, what: 'the Temporal CLI', progress, env });
   const built = join(staging, 'temporal');
   if (code !== 0 || !existsSync(built)) {
     rmSync(staging, { recursive: true, force: true });

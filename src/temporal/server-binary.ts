@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, type ProgressFn } from './cli-binary';
+import { goInstall } from './go-install';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from './versions';
 
 /**
@@ -93,40 +93,7 @@ async function build(bundle: Bundle, progress: ProgressFn, env: NodeJS.ProcessEn
   const modules = bundle.tools.map((t) => `${t.pkg}@${bundle.version}`);
   progress(`building ${bundle.label} (${modules.join(', ')}; first run only, takes a few minutes)`);
   const started = Date.now();
-  const child = spawn('go', ['install', '-v', ...modules], {
-    env: { ...env, GOBIN: staging, GOFLAGS: [env.GOFLAGS, '-buildvcs=false'].filter(Boolean).join(' ') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let compiled = 0;
-  let downloads = 0;
-  let lastReport = 0;
-  const tail: string[] = [];
-  const onLine = (line: string): void => {
-    if (!line.trim()) return;
-    tail.push(line);
-    if (tail.length > 30) tail.shift();
-    if (line.startsWith('go: downloading')) downloads += 1;
-    else if (!line.startsWith('go:') && !line.includes(' ')) compiled += 1;
-    const now = Date.now();
-    if (now - lastReport > 5000) {
-      lastReport = now;
-      const pct = Math.min(99, Math.round((compiled / bundle.approxPackages) * 100));
-      progress(`go install: ${downloads} modules downloaded, ${compiled} packages compiled (~${pct}%), ${Math.round((now - started) / 1000)}s`);
-    }
-  };
-  let buffered = '';
-  const collect = (chunk: Buffer): void => {
-    buffered += chunk.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    lines.forEach(onLine);
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const code: number = await new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(new Error(`cannot run go (install a Go toolchain to build ${bundle.label}): ${err.message}`)));
-    child.on('close', (status) => resolve(status ?? 1));
-  });
+  const { code, tail } = await goInstall(modules, { gobin: staging, approxPackages: bundle.approxPackages, what: bundle.label, progress, env });
   const built = bundle.tools.map((t) => join(staging, t.goName));
   if (code !== 0 || built.some((p) => !existsSync(p))) {
     rmSync(staging, { recursive: true, force: true });
