@@ -145,7 +145,7 @@ export async function measureCpu(ctx: BenchContext, temporal: Temporal, opts: { 
     // With --cpu-prof the main thread is profiled over the measured fleet only (the inspector, not --cpu-prof, which
     // would count start-up and warm-up); workflow threads are not reachable from it, their share comes from /proc.
     worker = await startWorkerProcess(temporal, env, { tuning: ctx.tuning, steadyProfileDir: opts.cpuProfDir, log: ctx.log });
-    if (warm.length) await fleet(temporal, platform, warm, opts.concurrency, taskQueue, `bench-cpu-warmup-${suffix}`);
+    if (warm.length) await fleet(temporal, platform, warm, opts.concurrency, taskQueue, fleetWorkflowId(`bench-cpu-warmup-${suffix}`));
     ctx.log(`cpu: ${ids.length} rotations, concurrency ${opts.concurrency}, one worker process (after ${warm.length} warm-up rotations)`);
     await worker.reset();
     const pid = worker.child.pid;
