@@ -66,6 +66,18 @@ export interface ValidatedCertificate {
   leafPin: Pin;
 }
 
+/**
+ * Preflight's read for lean runs (docs/architecture.md, "Tasks per rotation"): the client and the new chain validated for
+ * it, in one activity on the platform queue (one platform call). An invalid chain is an answer here, not a failure,
+ * so the workflow refuses in the order preflight always has: client state first, then the certificate.
+ */
+export interface ClientAndCertificate {
+  client: OAuthClientState;
+  certificate?: ValidatedCertificate;
+  /** CERTIFICATE_INVALID's code, message and problems, as the validateCertificate failure carries them. */
+  certificateRefusal?: { code: string; message: string; problems: Array<{ code: string; message: string }> };
+}
+
 export interface RestoreInput {
   clientId: string;
   before: { certificateChain: string; pins: Pin[] };
@@ -98,45 +110,59 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
+  async function fetchClient(clientId: string): Promise<OAuthClientState> {
+    const client = await platformCall(() => deps.platform.getClient(clientId));
+    recordExpiry(client);
+    return client;
+  }
+
+  /**
+   * Path validation (DESIGN.md §5) and, given the client, IDENTITY_MISMATCH: the leaf must name the client id,
+   * its platform name or a name CERT_IDENTITY_MAP allows for it. Runs recorded before the binding carry no clientId.
+   */
+  async function validateCertificate(input: { certificatePem: string; clientId?: string; clientName?: string }): Promise<ValidatedCertificate> {
+    const clientId = typeof input.clientId === 'string' && input.clientId !== '' ? input.clientId : undefined;
+    const result = validateCertificateChain(input.certificatePem, {
+      trustPem: deps.certificates.trustPem,
+      expectedIssuer: deps.certificates.expectedIssuer,
+      minRemainingMs: deps.certificates.minRemainingMs,
+      at: clock(),
+      ...(clientId
+        ? {
+            identity: {
+              clientId,
+              ...(typeof input.clientName === 'string' && input.clientName !== '' ? { clientName: input.clientName } : {}),
+              allowedNames: Object.hasOwn(deps.certificates.identityMap ?? {}, clientId) ? deps.certificates.identityMap![clientId] : [],
+            },
+          }
+        : {}),
+    });
+    if (!result.valid) {
+      throw ApplicationFailure.create({
+        message: `${result.error.code}: ${result.error.message}`,
+        type: CERTIFICATE_INVALID,
+        nonRetryable: true,
+        details: [{ code: result.error.code, problems: result.errors }],
+      });
+    }
+    return { certificates: result.certificates, leafPin: pinFromInfo(result.certificates[0], 'primary') };
+  }
+
   return {
     // The fleet inventory; the worker adds `fleet` (its Temporal client's view) to these deps.
     ...createInventoryActivities(deps as ActivityDeps & Pick<InventoryDeps, 'fleet'>),
-    async fetchClient(clientId: string): Promise<OAuthClientState> {
-      const client = await platformCall(() => deps.platform.getClient(clientId));
-      recordExpiry(client);
-      return client;
-    },
+    fetchClient,
+    validateCertificate,
 
-    /**
-     * Path validation (DESIGN.md §5) and, given the client, IDENTITY_MISMATCH: the leaf must name the client id,
-     * its platform name or a name CERT_IDENTITY_MAP allows for it. Runs recorded before the binding carry no clientId.
-     */
-    async validateCertificate(input: { certificatePem: string; clientId?: string; clientName?: string }): Promise<ValidatedCertificate> {
-      const clientId = typeof input.clientId === 'string' && input.clientId !== '' ? input.clientId : undefined;
-      const result = validateCertificateChain(input.certificatePem, {
-        trustPem: deps.certificates.trustPem,
-        expectedIssuer: deps.certificates.expectedIssuer,
-        minRemainingMs: deps.certificates.minRemainingMs,
-        at: clock(),
-        ...(clientId
-          ? {
-              identity: {
-                clientId,
-                ...(typeof input.clientName === 'string' && input.clientName !== '' ? { clientName: input.clientName } : {}),
-                allowedNames: Object.hasOwn(deps.certificates.identityMap ?? {}, clientId) ? deps.certificates.identityMap![clientId] : [],
-              },
-            }
-          : {}),
-      });
-      if (!result.valid) {
-        throw ApplicationFailure.create({
-          message: `${result.error.code}: ${result.error.message}`,
-          type: CERTIFICATE_INVALID,
-          nonRetryable: true,
-          details: [{ code: result.error.code, problems: result.errors }],
-        });
+    async fetchClientAndValidate(input: { clientId: string; certificatePem: string }): Promise<ClientAndCertificate> {
+      const client = await fetchClient(input.clientId);
+      try {
+        return { client, certificate: await validateCertificate({ certificatePem: input.certificatePem, clientId: input.clientId, clientName: client.name }) };
+      } catch (err) {
+        if (!(err instanceof ApplicationFailure) || err.type !== CERTIFICATE_INVALID) throw err;
+        const detail = (err.details?.[0] ?? {}) as { code?: string; problems?: Array<{ code: string; message: string }> };
+        return { client, certificateRefusal: { code: detail.code ?? 'CERTIFICATE_INVALID', message: err.message, problems: detail.problems ?? [] } };
       }
-      return { certificates: result.certificates, leafPin: pinFromInfo(result.certificates[0], 'primary') };
     },
 
     async applyPins(input: { clientId: string; version: number; certificateChain?: string; pins: Pin[] }): Promise<OAuthClientState> {

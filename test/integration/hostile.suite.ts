@@ -43,10 +43,16 @@ async function resultOf(handle: WorkflowHandle): Promise<RotationResult> {
   return (await handle.result()) as RotationResult;
 }
 
-/** The activity types a run scheduled, from its history. */
+/** The activity types a run ran, from its history: activity tasks and local activities (their markers), in order. */
 async function activitiesScheduled(handle: WorkflowHandle): Promise<string[]> {
   const history = await handle.fetchHistory();
-  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name ?? '?'] : []));
+  return (history.events ?? []).flatMap((e) => {
+    if (e.activityTaskScheduledEventAttributes) return [e.activityTaskScheduledEventAttributes.activityType?.name ?? '?'];
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_local_activity') return [];
+    const data = marker.details?.data?.payloads?.[0]?.data;
+    return [data ? ((JSON.parse(Buffer.from(data).toString()) as { activity_type?: string }).activity_type ?? '?') : '?'];
+  });
 }
 
 async function auditOf(runId: string): Promise<AuditRecord | undefined> {

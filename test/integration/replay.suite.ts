@@ -8,8 +8,10 @@ import { harness } from './harness';
 import { recordedWorkflowIds } from './saga.suite';
 
 // Histories committed from earlier runs: today's workflow code must still replay them (no non-determinism).
-// Refresh them with RECORD_HISTORIES=1 npm test -- integration (after a deliberate, versioned change).
-const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
+// Record this run's with RECORD_HISTORIES=1 npm test -- integration (after a deliberate, versioned change), into
+// RECORD_HISTORIES_DIR when set: histories recorded by the code before a patch must stay, so new ones are recorded
+// aside and committed under new names, never over the old ones.
+const FIXTURES = process.env.RECORD_HISTORIES_DIR ?? join(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
 
 export function replaySuite(): void {
   test('histories recorded in this run replay with the current workflow code', { timeout: 120_000 }, async () => {

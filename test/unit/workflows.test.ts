@@ -28,13 +28,23 @@ import {
 import { locateTemporalCli } from '../../src/temporal/cli-binary';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { installRuntime } from '../../src/temporal/runtime';
-import type { HandshakeSummary } from '../../src/genesys/types';
+import type { ClientPatch, HandshakeSummary, OAuthClientState } from '../../src/genesys/types';
 import { FakePlatform, fakeWorld as plainWorld, seedRotatable, type FakeWorld } from './fakes';
 
 /** The fake platform with the gateway's handshake telemetry: handshakes are recorded by test code, by SPKI. */
 class TelemetryPlatform extends FakePlatform {
   readonly handshakes: Array<{ clientId: string; at: number; spki: string | null }> = [];
   telemetryFails = false;
+  /** Telemetry readings asked for (each is a platform call). */
+  reads = 0;
+  /** Called after every PATCH that landed (traffic that follows a pin change). */
+  afterPatch?: (client: OAuthClientState) => void;
+
+  override async patchClient(clientId: string, patch: ClientPatch): Promise<OAuthClientState> {
+    const client = await super.patchClient(clientId, patch);
+    this.afterPatch?.(client);
+    return client;
+  }
 
   handshake(clientId: string, spki: string, at = Date.now()): void {
     const pins = this.clients.get(clientId)?.pins ?? [];
@@ -42,6 +52,7 @@ class TelemetryPlatform extends FakePlatform {
   }
 
   async getHandshakes(clientId: string, sinceIso: string): Promise<HandshakeSummary> {
+    this.reads += 1;
     if (this.telemetryFails) throw new PlatformError('gateway telemetry down', { type: FailureType.Unavailable, status: 503 });
     const since = Date.parse(sinceIso);
     const mine = this.handshakes.filter((h) => h.clientId === clientId && h.at >= since);
@@ -108,6 +119,8 @@ test('every committed history replays with the current workflow code', async () 
       const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
       if (data) markers.add((JSON.parse(Buffer.from(data, 'base64').toString()) as { id: string }).id);
     }
+    // The file's name is the workflow id replayed: approvals sent as signals are bound to the id the run had and are
+    // checked again on replay, so such a history is committed under that id (pin-rotation-approval.json).
     await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
   }
   // A patch id once recorded is never renamed: the histories carrying it must keep replaying.
@@ -123,6 +136,7 @@ test('every committed history replays with the current workflow code', async () 
     'explicit-cert-source-v1',
     'checked-operator-actions-v1',
     'hyphen-ids-v1',
+    'lean-rotation-v1',
   ];
   for (const id of recorded) {
     assert.ok(markers.has(id), `a history recorded under ${id} is committed`);
@@ -365,6 +379,63 @@ describe('rotation workflow with fake activities', { skip: cli ? false : 'no Tem
     assert.equal(result.status, 'finalized');
     assert.equal(result.pinMatchRate, null);
     assert.equal(world.audit.records[0].pinMatchRate, null);
+  });
+
+  /** What a run ran, in order: activity tasks by type, local activities by type (their markers), patch ids. */
+  async function ranInHistory(handle: WorkflowHandle): Promise<{ tasks: string[]; local: string[]; patches: string[] }> {
+    const ran = { tasks: [] as string[], local: [] as string[], patches: [] as string[] };
+    for (const e of (await handle.fetchHistory()).events ?? []) {
+      if (e.activityTaskScheduledEventAttributes) ran.tasks.push(e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      const marker = e.markerRecordedEventAttributes;
+      const json = (key: string): Record<string, unknown> => JSON.parse(Buffer.from(marker!.details![key]!.payloads![0]!.data!).toString()) as Record<string, unknown>;
+      if (marker?.markerName === 'core_local_activity') ran.local.push(String(json('data').activity_type));
+      if (marker?.markerName === 'core_patch') ran.patches.push(String(json('patch-data').id));
+    }
+    return ran;
+  }
+
+  test('lean run, overlap 0s, quiet fallback: one telemetry reading, webhook and audit inside workflow tasks, one patch marker', async () => {
+    const world = fakeWorld();
+    const id = 'lean-quiet';
+    const { next } = seedRotatable(world, id);
+    const { result, ran } = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY });
+      return { result: (await handle.result()) as RotationResult, ran: await ranInHistory(handle) };
+    });
+    assert.equal(result.status, 'finalized', JSON.stringify(result.error));
+    // Platform calls: the read (with the chain validated for the client), apply, one reading, finalize.
+    assert.deepEqual(ran.tasks, ['fetchClientAndValidate', 'applyPins', 'readHandshakes', 'applyPins']);
+    assert.equal(world.platform.reads, 1, 'the reading at verify decided the quiet fallback and served the check after finalize');
+    assert.equal(world.platform.patches.length, 2);
+    assert.deepEqual(ran.local, ['notifyPki', 'notifyPki', 'writeAudit']);
+    assert.deepEqual(ran.patches, ['lean-rotation-v1'], 'earlier patches apply without markers');
+    assert.deepEqual(world.pki.events.map((e) => e.event), ['certificate_rotation', 'rotation_finalized']);
+    assert.equal(world.audit.records.length, 1);
+    assert.deepEqual(world.platform.clients.get(id)!.pins.map((p) => [p.role, p.sha256Spki]), [['primary', next.pin.sha256Spki]]);
+  });
+
+  test('lean run, overlap 0s, old certificate in use at verify: read again, drain, finalize only after drainQuiet', async () => {
+    const world = fakeWorld();
+    const id = 'lean-in-use';
+    const { current, next } = seedRotatable(world, id);
+    // A client on the old certificate connects once, just after Apply (stamped ahead: Apply's time is the task's).
+    let lastOld = 0;
+    world.platform.afterPatch = (client) => {
+      if (lastOld === 0 && client.pins.some((p) => p.role === 'fallback')) {
+        lastOld = Date.now() + 300;
+        world.platform.handshake(id, current.pin.sha256Spki, lastOld);
+      }
+    };
+    const { result, status } = await withWorkers(world, async (tq) => {
+      const handle = await start(tq, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', drainQuiet: '2s', retry: FAST_RETRY });
+      return { result: (await handle.result()) as RotationResult, status: await handle.query(statusQuery) };
+    });
+    assert.equal(result.status, 'finalized', JSON.stringify(result.error));
+    assert.ok(lastOld > 0);
+    assert.ok(status.timestamps.draining, 'it waited in phase draining');
+    assert.ok(status.timestamps.live, 'it went live before waiting');
+    assert.ok(world.platform.reads >= 3, `the fresh reading showed the fallback in use, so it read again and re-checked (${world.platform.reads} readings)`);
+    assert.ok(Date.parse(status.timestamps.finalizing!) - lastOld >= 2000, `finalizing ${status.timestamps.finalizing} vs the old certificate's handshake at ${new Date(lastOld).toISOString()}`);
   });
 
   test('drain: at maxOverlap with the old certificate in use the rotation waits for an operator, who must force', async () => {

@@ -318,6 +318,11 @@ export class FleetRun {
           });
           return;
         }
+        // A child that finalized without waiting never says it is live (lean-rotation-v1): it went live all the same.
+        if ('result' in first && first.result.status === 'finalized') {
+          this.wentLive += 1;
+          this.lastLiveAt = new Date().toISOString();
+        }
         this.recordEnd(clientId, first);
         return;
       }

@@ -39,6 +39,8 @@ export class OperatorActions {
   constructor(
     private readonly state: RotationState,
     private readonly approvalRequired: () => boolean,
+    /** A lean run (LEAN_PATCH): checked-operator-actions-v1 applies without asking. */
+    private readonly lean = false,
   ) {}
 
   /** Why `action` does not fit the rotation's state now, or undefined when it does. */
@@ -81,7 +83,7 @@ export class OperatorActions {
   private onSignal(action: OperatorAction, args: ApproveArgs | FinalizeNowArgs | RollbackArgs | undefined): void {
     const reason = this.refusal(action, args);
     // Runs recorded before operator actions were checked accepted every signal; they replay that way.
-    if (reason !== undefined && patched('checked-operator-actions-v1')) {
+    if (reason !== undefined && (this.lean || patched('checked-operator-actions-v1'))) {
       const refused = { action, via: 'signal' as const, reason, at: new Date().toISOString() };
       log.warn('operator action refused', { ...refused, workflowId: this.state.status.workflowId });
       const list = this.state.status.refusedActions;

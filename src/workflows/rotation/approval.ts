@@ -1,4 +1,4 @@
-import { condition, patched, workflowInfo } from '@temporalio/workflow';
+import { condition, workflowInfo } from '@temporalio/workflow';
 import {
   approvalMessage,
   FLEET_ID_PREFIX,
@@ -18,7 +18,7 @@ import { sha256Hex, verifyEd25519 } from '../../pins/signature';
 import type { Pin } from '../../pins/types';
 import { Refusal } from './errors';
 import { DEFAULT_APPROVAL_TIMEOUT, shownText } from './input';
-import type { RotationRun } from './run';
+import { patchedBefore, type RotationRun } from './run';
 
 /**
  * The approver keys this run trusts (public keys from the worker's APPROVER_KEYS, fetched once at start) and
@@ -108,7 +108,7 @@ function startRequestRefusal(input: RotationInput, request: SignedStartRequest, 
  */
 export async function admitRequester(run: RotationRun): Promise<void> {
   const { input } = run;
-  if (!patched('signed-approvals-v1')) {
+  if (!patchedBefore(run, 'signed-approvals-v1')) {
     run.state.status.requester = { id: `unverified:${shownText(input.requestedBy, 64) || 'unknown'}`, verified: false };
     return;
   }

@@ -5,7 +5,7 @@ import { pinsEqual } from '../../pins/plan';
 import type { Pin } from '../../pins/types';
 import { failureOf } from '../failure-of';
 import { errorOf } from './errors';
-import type { ConflictPolicy, RotationRun } from './run';
+import { patchedBefore, type ConflictPolicy, type RotationRun } from './run';
 
 /** 409s one PATCH met under `conflict-rounds-v1` before the rotation gave up on it. */
 const MAX_CONFLICT_ROUNDS = 3;
@@ -26,7 +26,7 @@ function holdsWrite(client: OAuthClientState, certificateChain: string | undefin
  */
 function conflictPolicy(run: RotationRun): ConflictPolicy {
   if (run.conflictPolicy) return run.conflictPolicy;
-  if (patched('own-write-after-replan-v1')) return (run.conflictPolicy = 'reread-after-replan');
+  if (patchedBefore(run, 'own-write-after-replan-v1')) return (run.conflictPolicy = 'reread-after-replan');
   if (patched('conflict-rounds-v1')) return (run.conflictPolicy = 'rounds');
   return 'once';
 }
@@ -53,7 +53,7 @@ export async function patchWithReplan(
       if (policy === 'once' || (policy === 'rounds' && conflicts >= MAX_CONFLICT_ROUNDS)) throw err;
       run.state.status.lastError = errorOf(err);
       const fresh = await run.acts.platform.fetchClient(run.input.clientId);
-      if (holdsWrite(fresh, certificateChain, attempt.pins) && patched('own-write-on-conflict-v1')) return fresh;
+      if (holdsWrite(fresh, certificateChain, attempt.pins) && patchedBefore(run, 'own-write-on-conflict-v1')) return fresh;
       // Another writer again, after the one re-plan: give up rather than race them.
       if (policy === 'reread-after-replan') throw err;
       attempt = { version: fresh.version, pins: replan(fresh) };

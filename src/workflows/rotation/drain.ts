@@ -1,4 +1,4 @@
-import { condition, patched } from '@temporalio/workflow';
+import { condition } from '@temporalio/workflow';
 import {
   DEFAULT_DRAIN_QUIET,
   DEFAULT_FINALIZE_POLICY,
@@ -13,7 +13,7 @@ import {
 import type { HandshakeReading } from '../../activities';
 import { formatDuration, parseDuration } from '../../pins/duration';
 import { errorOf, Refusal } from './errors';
-import type { RotationRun } from './run';
+import { patchedBefore, type RotationRun } from './run';
 
 /** Runs recorded before drain-aware finalize replay the plain overlap timer (no telemetry readings). */
 export const DRAIN_PATCH = 'drain-aware-finalize-v1';
@@ -92,6 +92,21 @@ export function finalizeRefusal(run: RotationRun, args: FinalizeNowArgs | undefi
   return undefined;
 }
 
+/**
+ * A reading younger than this is current (lean runs do not take it again): the shortest interval between two
+ * readings (the base check interval is at least 1s). A rotation with no overlap whose fallback is quiet at verify
+ * finalizes on that reading instead of asking the gateway twice more within a second; every reading is still a
+ * platform call on the rate-limited queue.
+ */
+export const FRESH_READING_MS = SECOND;
+
+/** The last reading, if this lean run took it less than FRESH_READING_MS ago and it did not fail since. */
+export function freshReading(run: RotationRun): HandshakeReading | undefined {
+  const { lastReading, lastReadAt } = run.probes;
+  if (!run.lean || !lastReading || lastReadAt === undefined || run.state.status.drain?.telemetryError) return undefined;
+  return Date.now() - lastReadAt < FRESH_READING_MS ? lastReading : undefined;
+}
+
 /** Reads the telemetry since Apply and updates the drain state and the pin match rate; a failed read is kept as such. */
 export async function readTelemetry(run: RotationRun, gauges: { draining: boolean; atMaxOverlap: boolean }): Promise<HandshakeReading | undefined> {
   const { state, input } = run;
@@ -107,6 +122,7 @@ export async function readTelemetry(run: RotationRun, gauges: { draining: boolea
     return undefined;
   }
   run.probes.lastReading = reading;
+  run.probes.lastReadAt = Date.now();
   measurePinMatch(run, reading);
   const drain = s.drain;
   if (drain) {
@@ -193,10 +209,13 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
     drain.fallbackAccepted = run.probes.lastReading.fallback.accepted;
     drain.fallbackLastSeen = fieldLastSeen(run, run.probes.lastReading);
   }
-  await run.announceLive();
+  // Lean runs tell the fleet just before they wait (the slot is then free); one that finalizes at once does not.
+  if (run.lean) run.markLive();
+  else await run.announceLive();
   if (run.overlapMs > 0) {
     s.overlapEndsAt = new Date(overlapEndsAt).toISOString();
     state.enter('overlap');
+    if (run.lean) await run.announceLive();
     while (!ended() && Date.now() < overlapEndsAt) {
       const wait = Math.min(checkInterval(settings, Date.now() - appliedAt), overlapEndsAt - Date.now());
       drain.nextCheckAt = new Date(Date.now() + wait).toISOString();
@@ -212,8 +231,10 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
     drain.reason = 'finalizePolicy time: the overlap timer ended';
     return;
   }
+  // The reading at verify, when it is that fresh, decides a quiet fallback; one in use is read again (the draining gauge).
+  let fresh = freshReading(run) !== undefined;
   for (;;) {
-    await readTelemetry(run, { draining: true, atMaxOverlap: false });
+    if (!fresh) await readTelemetry(run, { draining: true, atMaxOverlap: false });
     if (ended()) return;
     const now = Date.now();
     if (drain.checkedAt !== null && !drain.telemetryError && !fallbackInUse(drain, now)) {
@@ -222,6 +243,10 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
         ? `fallback pin quiet since ${drain.fallbackLastSeen} (drainQuiet ${formatDuration(settings.quietMs)})`
         : 'no accepted handshake on the fallback pin since Apply';
       return;
+    }
+    if (fresh) {
+      fresh = false;
+      continue;
     }
     const why = drain.telemetryError
       ? `telemetry unavailable (${drain.telemetryError}); the fallback pin stays`
@@ -232,6 +257,7 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
       drain.reason = `maxOverlap reached with ${why}; waiting for an operator: finalize --force or rollback`;
       if (state.phase !== 'draining') state.enter('draining');
       else state.showDetails();
+      if (run.lean) await run.announceLive();
       // The gauge says so (2) until an operator acts; nothing is re-read, so the history stays bounded.
       await readTelemetry(run, { draining: true, atMaxOverlap: true });
       await condition(ended);
@@ -243,11 +269,12 @@ export async function overlapAndDrain(run: RotationRun): Promise<void> {
     drain.nextCheckAt = new Date(now + wait).toISOString();
     if (state.phase !== 'draining') state.enter('draining');
     else state.showDetails();
+    if (run.lean) await run.announceLive();
     if (await condition(ended, wait, { summary: 'draining: next handshake check' })) return;
   }
 }
 
 /** Whether this run follows the drain-aware path (recorded as a marker the first time it is asked). */
-export function drainAware(): boolean {
-  return patched(DRAIN_PATCH);
+export function drainAware(run: RotationRun): boolean {
+  return patchedBefore(run, DRAIN_PATCH);
 }

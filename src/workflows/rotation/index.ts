@@ -11,7 +11,7 @@ import { DEFAULT_TUNING, SERVICE_ID_MAX_LENGTH, shownText, validateInput } from 
 import { overlap } from './overlap';
 import { preflight } from './preflight';
 import { drainAware, drainSettings, finalizeRefusal } from './drain';
-import { checkRollback, finish, signalFleet, type RotationRun } from './run';
+import { checkRollback, finish, LEAN_PATCH, patchedBefore, signalFleet, type RotationRun } from './run';
 import { RotationState } from './state';
 import { sync } from './sync';
 import { Announcements } from './upstream';
@@ -45,14 +45,16 @@ function startRun(rawInput: RotationInput): RotationRun {
   const clientId = shownText(rawInput?.clientId, 128);
   const serviceId = shownText(rawInput?.serviceId, SERVICE_ID_MAX_LENGTH);
   // Runs recorded before the search attributes existed replay without the upserts.
-  const withSearchAttributes = patched('search-attributes-v1');
+  const lean = patched(LEAN_PATCH);
+  const withSearchAttributes = patchedBefore({ lean }, 'search-attributes-v1');
   const state = new RotationState({ workflowId: info.workflowId, runId: info.runId, clientId, serviceId, startedAt }, withSearchAttributes);
-  const actions = new OperatorActions(state, () => rawInput?.approval?.required === true);
+  const actions = new OperatorActions(state, () => rawInput?.approval?.required === true, lean);
   setHandler(statusQuery, () => state.status);
   const run: RotationRun = {
     state,
     actions,
-    acts: activityProxies(DEFAULT_TUNING),
+    acts: activityProxies(DEFAULT_TUNING, lean),
+    lean,
     startedAt,
     input: rawInput,
     serviceId,
@@ -63,13 +65,17 @@ function startRun(rawInput: RotationInput): RotationRun {
     drainAware: false,
     probes: { count: 0, accepted: 0, oldAccepted: 0 },
     warnings: [],
+    liveAnnounced: false,
+    markLive: () => undefined,
     announceLive: async () => undefined,
   };
-  let live = false;
+  run.markLive = () => {
+    state.status.timestamps.live ??= new Date().toISOString();
+  };
   run.announceLive = async () => {
-    if (live) return;
-    live = true;
-    state.status.timestamps.live = new Date().toISOString();
+    if (run.liveAnnounced) return;
+    run.liveAnnounced = true;
+    run.markLive();
     await signalFleet(run, 'live', 'rotated');
   };
   // finalizeNow needs `force` while the last telemetry reading shows the old certificate in use.
@@ -82,8 +88,8 @@ async function rotate(rawInput: RotationInput): Promise<RotationResult> {
   const run = startRun(rawInput);
   try {
     const validated = validateInput(rawInput);
-    Object.assign(run, { input: validated.input, overlapMs: validated.overlapMs, approvalTimeoutMs: validated.approvalTimeoutMs, acts: activityProxies(validated.tuning) });
-    run.drainAware = drainAware();
+    Object.assign(run, { input: validated.input, overlapMs: validated.overlapMs, approvalTimeoutMs: validated.approvalTimeoutMs, acts: activityProxies(validated.tuning, run.lean) });
+    run.drainAware = drainAware(run);
     if (run.drainAware) run.drain = drainSettings(run.input, run.overlapMs);
   } catch (err) {
     return finish(run, 'refused', errorOf(err));

@@ -17,6 +17,8 @@ export interface RotationRun {
   readonly state: RotationState;
   readonly actions: OperatorActions;
   acts: RotationActivities;
+  /** Started after LEAN_PATCH: fewer tasks per rotation (see LEAN_PATCH). */
+  readonly lean: boolean;
   readonly startedAt: number;
   input: RotationInput;
   serviceId: string;
@@ -40,8 +42,12 @@ export interface RotationRun {
   probes: ProbeTally;
   /** Things that went wrong without changing the outcome. */
   readonly warnings: string[];
-  /** Tells a fleet parent the pins are live (once), so it frees the slot. */
+  /** Records when the pins went live (status timestamp), once. */
+  markLive: () => void;
+  /** Marks live and tells a fleet parent so (once), so it frees the slot while this run waits. */
   announceLive: () => Promise<void>;
+  /** A fleet parent was told this run is live. */
+  liveAnnounced: boolean;
 }
 
 export interface ProbeTally {
@@ -51,10 +57,30 @@ export interface ProbeTally {
   oldAccepted: number;
   lastOldProbeAt?: number;
   lastReading?: HandshakeReading;
+  /** When the last reading was taken (workflow time, ms). */
+  lastReadAt?: number;
 }
 
 /** Runs recorded before children told their fleet they were live replay without the signals. */
 const FLEET_EVENTS_PATCH = 'fleet-child-events-v1';
+/**
+ * Runs started after this patch take fewer tasks (docs/architecture.md, "Tasks per rotation"): preflight reads the
+ * client and validates the chain for it in one activity; the PKI webhook and the audit record run as local
+ * activities (activities.ts); a telemetry reading younger than FRESH_READING_MS is not taken again (drain.ts); a
+ * fleet child tells its fleet it is live only before it waits (overlap, drain or an operator), and that it ended only
+ * when it said it was live (the fleet reads the others' outcome from their result). Runs recorded before replay as
+ * they were.
+ */
+export const LEAN_PATCH = 'lean-rotation-v1';
+
+/**
+ * `patched(id)` for a patch older than LEAN_PATCH. A lean run was started by code with every earlier patch in place,
+ * so it takes their paths without asking: no marker (and no TemporalChangeVersion upsert) each. Runs recorded
+ * before LEAN_PATCH ask, and replay as they ran.
+ */
+export function patchedBefore(run: { lean: boolean }, id: string): boolean {
+  return run.lean || patched(id);
+}
 /** Runs recorded before a failed rotation failed its workflow complete with the result instead. */
 const FAILED_WORKFLOW_PATCH = 'failed-run-fails-workflow-v1';
 
@@ -64,7 +90,7 @@ const FAILED_WORKFLOW_PATCH = 'failed-run-fails-workflow-v1';
  */
 export async function signalFleet(run: RotationRun, event: 'live' | 'ended', status: RotationOutcome, error?: RotationError | null): Promise<void> {
   const parent = workflowInfo().parent;
-  if (!parent || !parent.workflowId.startsWith(FLEET_ID_PREFIX) || !patched(FLEET_EVENTS_PATCH)) return;
+  if (!parent || !parent.workflowId.startsWith(FLEET_ID_PREFIX) || !patchedBefore(run, FLEET_EVENTS_PATCH)) return;
   const info = workflowInfo();
   try {
     await CancellationScope.nonCancellable(() =>
@@ -117,7 +143,7 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
       ...(warnings.length > 0 ? { warnings } : {}),
     }),
   );
-  await signalFleet(run, 'ended', status, error);
+  if (!run.lean || run.liveAnnounced) await signalFleet(run, 'ended', status, error);
   const result: RotationResult = {
     workflowId: info.workflowId,
     status,
@@ -133,7 +159,7 @@ export async function finish(run: RotationRun, status: Exclude<RotationOutcome, 
     ...(s.pinMatch ? { pinMatch: s.pinMatch } : {}),
   };
   // A failed run is a failed workflow (red in the UI, counted by Temporal), carrying its result (DESIGN.md §4).
-  if (status === 'failed' && patched(FAILED_WORKFLOW_PATCH)) {
+  if (status === 'failed' && patchedBefore(run, FAILED_WORKFLOW_PATCH)) {
     throw ApplicationFailure.create({
       type: Failure.RotationFailed,
       message: `rotation of ${s.clientId} failed: ${error?.code ?? 'FAILED'}: ${error?.message ?? ''}`.slice(0, 1000),

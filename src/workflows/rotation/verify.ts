@@ -1,6 +1,6 @@
 import { pinMatchRate } from '../../pins/plan';
 import type { Pin } from '../../pins/types';
-import { measurePinMatch, readTelemetry } from './drain';
+import { freshReading, measurePinMatch, readTelemetry } from './drain';
 import { RollbackRequested } from './errors';
 import type { RotationRun } from './run';
 
@@ -13,6 +13,7 @@ export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): P
   const { input, state } = run;
   let checks = planned.length;
   let passed = Math.round(pinMatchRate(planned, actual) * planned.length);
+  const probesBefore = run.probes.count;
   const probe = input.probe;
   if (probe?.newKeyPath) {
     const res = await run.acts.local.probeHandshake({ clientId: input.clientId, certificatePem: input.certificatePem, keyPath: probe.newKeyPath });
@@ -36,7 +37,8 @@ export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): P
   }
   if (run.drainAware) {
     // Measured, never a constant: null until the client (or a probe) made a handshake since Apply.
-    const reading = await readTelemetry(run, { draining: false, atMaxOverlap: false });
+    // A fresh reading counts unless this check made probe handshakes since (they are in the gateway's count).
+    const reading = (run.probes.count === probesBefore ? freshReading(run) : undefined) ?? (await readTelemetry(run, { draining: false, atMaxOverlap: false }));
     if (!reading) measurePinMatch(run, undefined);
   } else {
     state.status.pinMatchRate = checks === 0 ? 0 : passed / checks;
