@@ -16,6 +16,8 @@ export interface ApiCounts {
   get: number;
   patch: number;
   list: number;
+  /** Telemetry readings (`GET …/handshakes`): platform calls like the others, under the same rate limit. */
+  handshakes: number;
   /** Every /api/ request, whatever its status. */
   total: number;
   /** /api/ requests answered 2xx. */
@@ -38,6 +40,7 @@ export function apiCounts(before: EmulatorStats, after: EmulatorStats): ApiCount
     get: delta('GET /api/v2/oauth/clients/{id}'),
     patch: delta('PATCH /api/v2/oauth/clients/{id}'),
     list: delta('GET /api/v2/oauth/clients'),
+    handshakes: delta('GET /api/v2/oauth/clients/{id}/handshakes'),
     total: apiKeys.reduce((n, k) => n + delta(k), 0),
     ok: apiKeys.reduce((n, k) => n + delta(k, ok), 0),
     rateLimited429: after.rateLimited429 - before.rateLimited429,

@@ -1,7 +1,8 @@
 /**
- * calls: platform API calls and token grants per completed rotation (overlap 0s), as the emulator counts them.
- * Target: at most 3 calls per rotation (read, apply, finalize: the PATCH response is the verification) and at
- * most one token grant per worker per token lifetime.
+ * calls: platform API calls and token grants per completed rotation (overlap 0s, no traffic on the old certificate),
+ * as the emulator counts them. Target: at most 4 calls per rotation (the read, apply, finalize: the PATCH response
+ * is the verification; and one telemetry reading, at verify, that also decides the drain) and at most one token
+ * grant per worker per token lifetime.
  */
 import { performance } from 'node:perf_hooks';
 import { startRotation } from '../../src/starter';
@@ -38,7 +39,8 @@ export async function runCalls(ctx: BenchContext): Promise<ScenarioResult> {
       { metric: 'rotations started / finalized', measured: `${n} / ${finalized}`, target: 'all finalized' },
       { metric: 'GET client per rotation', measured: per(api.get), target: '1 (preflight read)' },
       { metric: 'PATCH client per rotation', measured: per(api.patch), target: '2 (apply, finalize)' },
-      { metric: 'platform API calls per rotation', measured: per(api.total), target: '<= 3' },
+      { metric: 'telemetry readings per rotation', measured: per(api.handshakes), target: '1 (at verify; it decides the drain)' },
+      { metric: 'platform API calls per rotation', measured: per(api.total), target: '<= 4' },
       { metric: 'platform API calls, total', measured: api.total, target: '' },
       { metric: 'token grants (1 worker, whole run)', measured: api.tokenGrants, target: `<= 1 per worker per ${tokenTtlSeconds} s token` },
       { metric: 'PKI webhooks per rotation', measured: per(api.webhooks), target: '2 (rotation, finalized)' },
@@ -48,7 +50,7 @@ export async function runCalls(ctx: BenchContext): Promise<ScenarioResult> {
       scenario: 'calls',
       tables: [{ title: `calls: platform requests per completed rotation (${n} rotations, overlap 0s; counted by the emulator)`, rows }],
       targets: [
-        { scenario: 'calls', target: '<= 3 platform calls per rotation', measured: String(per(api.total)), met: finalized === n && api.total / Math.max(1, finalized) <= 3 },
+        { scenario: 'calls', target: '<= 4 platform calls per rotation', measured: String(per(api.total)), met: finalized === n && api.total / Math.max(1, finalized) <= 4 },
         { scenario: 'calls', target: '<= 1 token grant per worker per token lifetime', measured: String(round(grantsPerWorkerLifetime, 2)), met: grantsPerWorkerLifetime <= 1 },
       ],
       notes: [],
