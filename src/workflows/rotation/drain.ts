@@ -93,10 +93,10 @@ export function finalizeRefusal(run: RotationRun, args: FinalizeNowArgs | undefi
 }
 
 /**
- * A reading younger than this is current (lean runs do not take it again): the shortest interval between two
+ * A reading younger than this decides the drain without another (lean runs): the shortest interval between two
  * readings (the base check interval is at least 1s). A rotation with no overlap whose fallback is quiet at verify
- * finalizes on that reading instead of asking the gateway twice more within a second; every reading is still a
- * platform call on the rate-limited queue.
+ * finalizes on that reading instead of asking the gateway again within a second; every reading is a platform call
+ * on the rate-limited queue.
  */
 export const FRESH_READING_MS = SECOND;
 

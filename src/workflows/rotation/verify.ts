@@ -1,15 +1,18 @@
 import { pinMatchRate } from '../../pins/plan';
 import type { Pin } from '../../pins/types';
-import { freshReading, measurePinMatch, readTelemetry } from './drain';
+import type { HandshakeReading } from '../../activities';
+import { measurePinMatch, readTelemetry } from './drain';
 import { RollbackRequested } from './errors';
 import type { RotationRun } from './run';
 
 /**
  * The platform holds exactly the planned pins (the PATCH answer is its own statement of what is live) and, when
  * probe keys are configured, mTLS handshakes with the new and (while pinned) the old certificate succeed. The pin
- * match rate is measured from the gateway's handshake telemetry since Apply (drain.ts), not from this check.
+ * match rate is measured from the gateway's handshake telemetry since Apply (drain.ts), not from this check: by a
+ * reading taken now, or `current` (lean runs, after finalize: the reading the decision to finalize was taken on, when
+ * it was fresh then; a wait for the platform's rate limit in between does not cost another call).
  */
-export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): Promise<void> {
+export async function verify(run: RotationRun, actual: Pin[], planned: Pin[], current?: HandshakeReading): Promise<void> {
   const { input, state } = run;
   let checks = planned.length;
   let passed = Math.round(pinMatchRate(planned, actual) * planned.length);
@@ -37,8 +40,8 @@ export async function verify(run: RotationRun, actual: Pin[], planned: Pin[]): P
   }
   if (run.drainAware) {
     // Measured, never a constant: null until the client (or a probe) made a handshake since Apply.
-    // A fresh reading counts unless this check made probe handshakes since (they are in the gateway's count).
-    const reading = (run.probes.count === probesBefore ? freshReading(run) : undefined) ?? (await readTelemetry(run, { draining: false, atMaxOverlap: false }));
+    // Not when this check made probe handshakes since (they are in the gateway's count).
+    const reading = (run.probes.count === probesBefore ? current : undefined) ?? (await readTelemetry(run, { draining: false, atMaxOverlap: false }));
     if (!reading) measurePinMatch(run, undefined);
   } else {
     state.status.pinMatchRate = checks === 0 ? 0 : passed / checks;
