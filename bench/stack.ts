@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { EmulatorAdmin, startEmulator, type EmulatorHandle } from '../src/emulator';
 import { localWorkerEnv } from '../src/config/worker-env';
 import { describeCertificate, pinFromInfo } from '../src/pins/digest';
@@ -18,6 +17,7 @@ import { ensureTemporalCli } from '../src/temporal/cli-binary';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server';
 import { freePort } from '../src/temporal/net';
 import type { WorkerTuning } from '../src/worker';
+import { bundleWorkflows } from '../src/workflow-bundle';
 
 export type Log = (message: string) => void;
 
@@ -49,7 +49,7 @@ export async function startTemporal(log: Log, serverArgs: string[] = [], opts: {
   const server = await startDevServer({ cliPath, headless: true, taskQueuePartitions: partitions });
   const client = await connectClient({ address: server.address, namespace: server.namespace }, { PATH: process.env.PATH });
   const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never;
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quiet });
+  const bundle = await bundleWorkflows(quiet);
   const bundlePath = join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
   return {

@@ -19,6 +19,7 @@ import { startMetricsServer } from './metrics/server';
 import { freePort } from './temporal/net';
 import { installRuntime, sdkLogLevel } from './temporal/runtime';
 import { platformTaskQueue } from './contract';
+import { WORKFLOWS_PATH, workflowBundlerOptions } from './workflow-bundle';
 
 /** `emulator-ca` sources: a certificate from the emulator's CA (its private key is dropped here, on purpose). */
 function emulatorCaIssuer(url?: string, token?: string): ((commonName: string) => Promise<string>) | undefined {
@@ -141,7 +142,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RunningWo
     shutdownGraceTime: SHUTDOWN_GRACE,
     shutdownForceTime: SHUTDOWN_FORCE,
     ...tuning,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions }),
   });
   // Every platform call goes through this queue. The server enforces maxTaskQueueActivitiesPerSecond for the
   // queue as a whole, so any number of workers together stay under the platform's per-token limit.

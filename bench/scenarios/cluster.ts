@@ -11,13 +11,13 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startFleet, waitForFleet } from '../../src/fleet/client';
 import { connectClient } from '../../src/starter';
 import { startCluster } from '../../src/temporal/cluster';
 import { freePort } from '../../src/temporal/net';
 import type { DevServer } from '../../src/temporal/dev-server';
 import { fleetWorkflowId, TASK_QUEUE } from '../../src/contract';
+import { bundleWorkflows } from '../../src/workflow-bundle';
 import { apiCounts } from '../fleet-run';
 import { clientIds, seedClients, startPlatform, startWorkerProcess, uniqueSuffix, workerEnv, type Platform, type Temporal, type WorkerProcess } from '../stack';
 import { round, type BenchContext, type Row, type ScenarioResult, type Target } from './types';
@@ -56,7 +56,7 @@ interface Server {
 
 async function bundle(dir: string): Promise<string> {
   const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never;
-  const b = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet });
+  const b = await bundleWorkflows(quiet);
   const path = join(dir, 'workflow-bundle.js');
   writeFileSync(path, b.code);
   return path;

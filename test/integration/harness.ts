@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { installRuntime } from '../../src/temporal/runtime';
 import type { Client } from '@temporalio/client';
 import { loadWorkerConfig, type WorkerConfig } from '../../src/config/worker-config';
@@ -20,6 +20,7 @@ import { createLogger } from '../../src/logging';
 import { createWorker } from '../../src/worker';
 import type { AuditRecord } from '../../src/activities/audit';
 import { newApproverKey } from '../../src/approvals/sign';
+import { bundleWorkflows } from '../../src/workflow-bundle';
 
 /** Approver keys the harness worker trusts (APPROVER_KEYS): tests sign approvals with these; `mallory` is not trusted. */
 export const testApprovers = { alice: newApproverKey(), bob: newApproverKey(), mallory: newApproverKey() };
@@ -118,7 +119,7 @@ export async function startHarness(): Promise<Harness> {
   if (!cli) throw new Error('no Temporal CLI available');
   const devServer = await startDevServer({ cliPath: cli.path, uiPort, httpPort });
   const env = await TestWorkflowEnvironment.createFromExistingServer({ address: devServer.address, namespace: devServer.namespace });
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never });
+  const bundle = await bundleWorkflows({ info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never);
   // Debug level, kept in memory: the test output stays quiet and the secrets scan sees every line.
   const logger = createLogger('debug', { write: (line: string) => void capturedLogs.push(line) });
   const emulator = await startEmulator({ rateLimitPerMinute: 0, logger });

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { FailureType, PlatformError } from '../../src/genesys/errors';
 import { hexOfPublicKey } from '../../src/approvals/keys';
@@ -30,6 +30,7 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { installRuntime } from '../../src/temporal/runtime';
 import type { ClientPatch, HandshakeSummary, OAuthClientState } from '../../src/genesys/types';
 import { FakePlatform, fakeWorld as plainWorld, seedRotatable, type FakeWorld } from './fakes';
+import { bundleWorkflows } from '../../src/workflow-bundle';
 
 /** The fake platform with the gateway's handshake telemetry: handshakes are recorded by test code, by SPKI. */
 class TelemetryPlatform extends FakePlatform {
@@ -106,7 +107,7 @@ let bundle: WorkflowBundleWithSourceMap;
 
 before(async () => {
   installRuntime({ logLevel: 'ERROR' });
-  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quiet });
+  bundle = await bundleWorkflows(quiet);
 });
 
 test('every committed history replays with the current workflow code', async () => {
