@@ -71,6 +71,51 @@ export function securitySuite(): void {
     }
   });
 
+  test('with PAYLOAD_CODEC_KEY, a start under another key, another key id or no encryption runs nothing: no activity, the client untouched', T, async () => {
+    const h = harness();
+    const codec = new AesGcmCodec(randomBytes(32), 'test-key');
+    const taskQueue = `${h.taskQueue}-enc-hostile`;
+    const owned = await startOwnedWorker({
+      config: { ...h.config, codec, env: { ...h.config.env, TEMPORAL_TASK_QUEUE: taskQueue } },
+      connection: h.env.nativeConnection,
+      workflowBundle: h.bundle,
+      logger: h.logger,
+    });
+    // Someone with namespace access but not the worker's key: each way they can encode a start request.
+    const attackers: Array<{ what: string; client: Client; refusal: RegExp }> = [
+      { what: 'another key under the same id', client: new Client({ connection: h.env.connection, dataConverter: { payloadCodecs: [new AesGcmCodec(randomBytes(32), 'test-key')] } }), refusal: /does not authenticate/ },
+      { what: 'another key id', client: new Client({ connection: h.env.connection, dataConverter: { payloadCodecs: [new AesGcmCodec(randomBytes(32), 'attacker')] } }), refusal: /encrypted with key "attacker"/ },
+      { what: 'no encryption', client: h.client, refusal: /unencrypted payload refused/ },
+    ];
+    try {
+      for (const [i, attacker] of attackers.entries()) {
+        const id = `enc-hostile-${i}`;
+        await seedClient(id);
+        const before = await h.admin.getClient(id);
+        const next = await issue(id);
+        const handle = await startRotation(attacker.client, { clientId: id, certificatePem: next.certificatePem, overlap: '0s', retry: FAST_RETRY }, taskQueue);
+        let failure: string | undefined;
+        let events: Array<{ eventType?: unknown; workflowTaskFailedEventAttributes?: { failure?: { message?: string | null } | null } | null; activityTaskScheduledEventAttributes?: unknown; markerRecordedEventAttributes?: unknown }> = [];
+        for (let t = 0; t < 120 && failure === undefined; t++) {
+          events = (await h.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).fetchHistory()).events ?? [];
+          failure = events.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
+          if (failure === undefined) await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.ok(failure !== undefined, `${attacker.what}: the worker refused the workflow task`);
+        assert.match(failure, attacker.refusal, attacker.what);
+        // No activity task and no local activity (a marker) ever came of it.
+        assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes).length, 0, `${attacker.what}: nothing was scheduled`);
+        assert.ok(events.length >= 3, `${attacker.what}: started, task scheduled and started, task failed (${events.length} events)`);
+        const after = await h.admin.getClient(id);
+        assert.equal(after.version, before.version, `${attacker.what}: nothing written to the platform`);
+        assert.deepEqual(after.pins, before.pins);
+        await handle.terminate('security suite: undecodable start');
+      }
+    } finally {
+      await owned.stop();
+    }
+  });
+
   test('no secret or private key appears in logs, any workflow history, the audit file or CLI error output', T, async () => {
     const h = harness();
     // An operator mistake on purpose: a PEM with the key in it, through the CLI.
