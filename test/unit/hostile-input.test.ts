@@ -48,13 +48,17 @@ test('rotate with arbitrary arguments exits 0, 1 or 2 and never echoes a private
       // Always a --cert that can never reach the platform: a key file (refused) or a missing file (usage).
       const argv = ['rotate', ...tokens, '--cert', keyFile];
       const out: string[] = [];
-      const write = (chunk: string | Uint8Array): boolean => {
-        out.push(String(chunk));
-        return true;
-      };
       const [o, e] = [process.stdout.write, process.stderr.write];
-      process.stdout.write = write as typeof process.stdout.write;
-      process.stderr.write = write as typeof process.stderr.write;
+      // Node's test runner reports the tests that ended meanwhile on this stdout, serialized into bytes: they are
+      // checked too, then passed on (swallowed, those tests would vanish from the report).
+      const capture =
+        (original: typeof o, stream: NodeJS.WriteStream) =>
+        (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+          out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('latin1'));
+          return typeof chunk === 'string' ? true : (original as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
+        };
+      process.stdout.write = capture(o, process.stdout) as typeof process.stdout.write;
+      process.stderr.write = capture(e, process.stderr) as typeof process.stderr.write;
       let code: number;
       try {
         code = await main(argv);
