@@ -215,3 +215,27 @@ export function auditRecords(): AuditRecord[] {
 
 /** Retry intervals kept tiny so fault tests finish in seconds. */
 export const FAST_RETRY = { initialInterval: '50ms', maximumInterval: '200ms', maximumAttempts: 8 };
+
+/** Captures what a CLI command writes, to scan its output like any other. */
+export async function captureCli(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const out: string[] = [];
+  const stdout = process.stdout.write;
+  const stderr = process.stderr.write;
+  // The CLI writes text; node's test runner reports this file's results on the same stdout, serialized into bytes,
+  // at any moment. Those bytes pass through, or the results of tests that ended meanwhile would be lost.
+  const capture =
+    (original: typeof stdout, stream: NodeJS.WriteStream) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
+      out.push(chunk);
+      return true;
+    };
+  process.stdout.write = capture(stdout, process.stdout) as typeof process.stdout.write;
+  process.stderr.write = capture(stderr, process.stderr) as typeof process.stderr.write;
+  try {
+    return { code: await fn(), out: out.join('') };
+  } finally {
+    process.stdout.write = stdout;
+    process.stderr.write = stderr;
+  }
+}

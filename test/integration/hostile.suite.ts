@@ -20,7 +20,7 @@ import {
 } from '../../src/contract';
 import { run as statusCommand } from '../../src/cli/commands/status';
 import { run as terminateCommand } from '../../src/cli/commands/terminate';
-import { auditRecords, FAST_RETRY, harness, issue, MAPPED_CLIENT, seedClient, testApprovers } from './harness';
+import { auditRecords, captureCli, FAST_RETRY, harness, issue, MAPPED_CLIENT, seedClient, testApprovers } from './harness';
 
 /**
  * The attacks of issue 13, replayed by someone with only namespace access: workflows started DIRECTLY with the
@@ -104,29 +104,6 @@ async function updateRefusal(p: Promise<unknown>): Promise<string> {
   );
   assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
   return err.cause?.message ?? '';
-}
-
-async function captureCli(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const out: string[] = [];
-  const stdout = process.stdout.write;
-  const stderr = process.stderr.write;
-  // The CLI writes text; node's test runner reports this file's results on the same stdout, serialized into bytes,
-  // at any moment. Those bytes pass through, or the results of tests that ended meanwhile would be lost.
-  const capture =
-    (original: typeof stdout, stream: NodeJS.WriteStream) =>
-    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-      if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
-      out.push(chunk);
-      return true;
-    };
-  process.stdout.write = capture(stdout, process.stdout) as typeof process.stdout.write;
-  process.stderr.write = capture(stderr, process.stderr) as typeof process.stderr.write;
-  try {
-    return { code: await fn(), out: out.join('') };
-  } finally {
-    process.stdout.write = stdout;
-    process.stderr.write = stderr;
-  }
 }
 
 export function hostileSuite(): void {
